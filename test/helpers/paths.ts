@@ -1,11 +1,14 @@
 // Where tests find real captures: fixtures/ in the repo, and ../shared/captures beside the clone.
+// Compiled tests live in <repo>/<outDir>/test/helpers (outDir = dist, or dist-NAME for a private build).
 import * as path from 'node:path';
 
-export const repoRoot = path.resolve(__dirname, '..', '..', '..'); // dist/test/helpers → repo
+const buildRoot = path.resolve(__dirname, '..', '..');
+export const repoRoot = path.resolve(buildRoot, '..');
 export const fixturesDir = path.join(repoRoot, 'fixtures');
 export const capturesDir = path.join(fixturesDir, 'captures');
 export const sharedCapturesDir = path.join(repoRoot, '..', 'shared', 'captures');
-export const cliPath = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+/** The compiled CLI of the same build as the running test. */
+export const cliPath = path.join(buildRoot, 'src', 'cli', 'main.js');
 
 export function fixture(...parts: string[]): string {
   return path.join(fixturesDir, ...parts);
