@@ -4,7 +4,8 @@
 import type { CaptureProblem } from '../core/errors';
 import type { TimestampDigits } from '../core/timestamp';
 
-export type CaptureFormat = 'pcap' | 'pcapng' | 'dpmi' | 'live';
+/** 'unknown': the input matched no format (the summary then carries an 'unreadable' problem). */
+export type CaptureFormat = 'pcap' | 'pcapng' | 'dpmi' | 'live' | 'unknown';
 
 /** LINKTYPE_* values (tcpdump.org/linktypes.html) that the decoders handle. */
 export const LinkType = {

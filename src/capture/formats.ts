@@ -1,0 +1,7 @@
+// The registry of capture formats, tried in this order against the input's first 16 bytes (the
+// format is always sniffed from the magic, never taken from the file name). To add a format,
+// import its CaptureFormatSpec and append it to the list.
+import { pcapFormat } from './pcap';
+import type { CaptureFormatSpec } from './reader';
+
+export const captureFormats: CaptureFormatSpec[] = [pcapFormat];
