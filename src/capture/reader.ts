@@ -297,3 +297,20 @@ async function* continueWith(
 function toBytes(value: Buffer | string | Uint8Array): Uint8Array {
   return typeof value === 'string' ? Buffer.from(value, 'latin1') : value;
 }
+
+/** Reads a capture held in memory, given as chunks (any split), synchronously: for tests and
+ *  for captures built in code. Not gzip-aware (inflate first). */
+export function readCaptureBytes(
+  name: string,
+  chunks: Iterable<Uint8Array>,
+  sink: PacketSink,
+  options: Pick<ReadOptions, 'formats'> = {},
+): CaptureSummary {
+  const reading = new CaptureReading(name, sink, options.formats ?? captureFormats);
+  for (const chunk of chunks) {
+    reading.feed(chunk);
+    if (reading.stopped) break;
+  }
+  reading.end();
+  return reading.summary();
+}
