@@ -1,0 +1,216 @@
+// One TCP connection: both directions' reassembly, its protocol consumer, its statistics.
+// Statistics are counted for every frame of the connection (also after it closed, as tshark's
+// conversation table does); bytes are delivered only while it is open.
+import type { Timestamp } from '../core/timestamp';
+import { secondsBetween } from '../core/timestamp';
+import type { DecodedPacket } from '../decode/packet';
+import { TcpFlag } from '../decode/packet';
+import type { Direction, Endpoint, FlowInfo, ProtocolDetector, StreamConsumer, StreamEndReason } from './stream-consumer';
+import { type BufferBudget, type ByteSink, SegmentKind, TcpDirection } from './reassembly';
+
+export interface DirectionStats {
+  packets: number;
+  bytes: number; // frame bytes on the wire (tshark's frame.len, what conv,tcp counts)
+  payloadBytes: number; // TCP segment lengths summed over every segment, retransmissions included
+  streamBytes: number; // distinct payload bytes delivered in order (the reassembled stream)
+  retransmissions: number; // segments carrying only bytes seen before
+  outOfOrder: number; // segments arriving after a later one, filling a hole
+  duplicateAcks: number;
+  zeroWindows: number; // segments advertising a zero window (not SYN/FIN/RST)
+  gaps: number; // holes given up (bytes never captured)
+  gapBytes: number;
+  firstSec: number;
+  firstPs: number;
+  lastSec: number;
+  lastPs: number;
+}
+
+function emptyStats(): DirectionStats {
+  return {
+    packets: 0, bytes: 0, payloadBytes: 0, streamBytes: 0, retransmissions: 0, outOfOrder: 0, duplicateAcks: 0,
+    zeroWindows: 0, gaps: 0, gapBytes: 0, firstSec: -1, firstPs: 0, lastSec: -1, lastPs: 0,
+  };
+}
+
+const SYN = TcpFlag.SYN;
+const ACK = TcpFlag.ACK;
+const FIN = TcpFlag.FIN;
+const RST = TcpFlag.RST;
+const CONTROL = SYN | FIN | RST;
+
+export class TcpFlow {
+  readonly info: FlowInfo;
+  readonly isIpv6: boolean;
+  // endpoints as words (client = A, server = B); IPv4 uses word 3 only
+  readonly a = new Uint32Array(4);
+  readonly b = new Uint32Array(4);
+  readonly portA: number;
+  readonly portB: number;
+  readonly directions: [TcpDirection, TcpDirection];
+  readonly stats: [DirectionStats, DirectionStats] = [emptyStats(), emptyStats()];
+  firstSec: number;
+  firstPs: number;
+  lastSec: number;
+  lastPs: number;
+  // handshake instants (sec, ps), -1 = not seen
+  synSec = -1;
+  synPs = 0;
+  synAckSec = -1;
+  synAckPs = 0;
+  handshakeAckSec = -1;
+  handshakeAckPs = 0;
+  finSeen = [false, false];
+  closed = false; // both FINs or a RST: a new SYN on the same tuple starts a new flow
+  ended = false; // consumer told end()
+  endReason: StreamEndReason | undefined;
+  protocol: string | undefined; // name of the detector whose consumer decodes this flow
+  private consumer: StreamConsumer | undefined;
+  private detectors: readonly ProtocolDetector[] | undefined;
+  private readonly lastAck = [-1, -1];
+  private readonly lastWindow = [-1, -1];
+  private readonly sinks: [ByteSink, ByteSink];
+
+  constructor(id: number, p: DecodedPacket, clientIsSource: boolean, detectors: readonly ProtocolDetector[], budget: BufferBudget) {
+    this.isIpv6 = p.l3 === 6;
+    const clientWords = clientIsSource ? p.src : p.dst;
+    const serverWords = clientIsSource ? p.dst : p.src;
+    this.a.set(clientWords);
+    this.b.set(serverWords);
+    this.portA = clientIsSource ? p.srcPort : p.dstPort;
+    this.portB = clientIsSource ? p.dstPort : p.srcPort;
+    const client: Endpoint = { ip: clientIsSource ? p.srcText() : p.dstText(), port: this.portA };
+    const server: Endpoint = { ip: clientIsSource ? p.dstText() : p.srcText(), port: this.portB };
+    const handshakeSeen = (p.tcpFlags & SYN) !== 0;
+    this.info = { id, client, server, firstSeen: p.at(), firstPacket: p.index, handshakeSeen };
+    this.firstSec = this.lastSec = p.sec;
+    this.firstPs = this.lastPs = p.ps;
+    this.directions = [new TcpDirection(0, budget), new TcpDirection(1, budget)];
+    this.detectors = detectors.length > 0 ? detectors : undefined;
+    this.sinks = [this.makeSink(0), this.makeSink(1)];
+  }
+
+  /** 0: the packet goes client → server, 1: server → client, -1: not this flow. */
+  directionOf(p: DecodedPacket): number {
+    if (p.srcPort === this.portA && p.dstPort === this.portB && sameWords(p.src, this.a) && sameWords(p.dst, this.b)) return 0;
+    if (p.srcPort === this.portB && p.dstPort === this.portA && sameWords(p.src, this.b) && sameWords(p.dst, this.a)) return 1;
+    return -1;
+  }
+
+  packet(p: DecodedPacket, dir: Direction): void {
+    const s = this.stats[dir];
+    s.packets++;
+    s.bytes += p.wirelen;
+    s.payloadBytes += p.payloadWireLength;
+    if (s.firstSec < 0) { s.firstSec = p.sec; s.firstPs = p.ps; }
+    s.lastSec = this.lastSec = p.sec;
+    s.lastPs = this.lastPs = p.ps;
+    const flags = p.tcpFlags;
+
+    if ((flags & SYN) !== 0) {
+      if ((flags & ACK) === 0) {
+        if (this.synSec < 0) { this.synSec = p.sec; this.synPs = p.ps; }
+      } else if (this.synAckSec < 0) { this.synAckSec = p.sec; this.synAckPs = p.ps; }
+      this.directions[dir].syn(p.seq);
+    } else if ((flags & ACK) !== 0 && dir === 0 && this.synAckSec >= 0 && this.handshakeAckSec < 0) {
+      this.handshakeAckSec = p.sec;
+      this.handshakeAckPs = p.ps;
+    }
+    if (p.window === 0 && (flags & CONTROL) === 0) s.zeroWindows++;
+    if ((flags & ACK) !== 0) {
+      if (p.payloadWireLength === 0 && (flags & CONTROL) === 0 && p.ack === this.lastAck[dir] && p.window === this.lastWindow[dir]) s.duplicateAcks++;
+      this.lastAck[dir] = p.ack;
+      this.lastWindow[dir] = p.window;
+    }
+    if (this.ended) return;
+
+    if ((flags & RST) !== 0) {
+      this.close('rst', p.sec, p.ps);
+      return;
+    }
+    const d = this.directions[dir];
+    if (p.payloadWireLength > 0 || (flags & FIN) !== 0) {
+      const start = p.payloadOffset;
+      const kind = d.segment(p.seq, p.buf, start, start + p.payloadLength, p.payloadWireLength, (flags & FIN) !== 0, p.sec, p.ps, p.index, this.sinks[dir]);
+      if (kind === SegmentKind.RETRANSMISSION) s.retransmissions++;
+      else if (kind === SegmentKind.OUT_OF_ORDER) s.outOfOrder++;
+    }
+    if ((flags & ACK) !== 0) this.directions[1 - dir].acknowledged(p.ack, p.sec, p.ps, this.sinks[1 - dir]);
+    if ((flags & FIN) !== 0) this.finSeen[dir] = true;
+    if (this.finSeen[0] && this.finSeen[1]) {
+      this.closed = true;
+      // Deliver only once both directions reached their FIN (reordered data may still come);
+      // otherwise the end of the capture flushes.
+      const [d0, d1] = this.directions;
+      if (d0.finOffset >= 0 && d0.next >= d0.finOffset && d1.finOffset >= 0 && d1.next >= d1.finOffset) this.finish('fin', p.sec, p.ps);
+    }
+  }
+
+  /** Give up on the flow: flush both directions and tell the consumer (idempotent). */
+  finish(reason: StreamEndReason, sec: number, ps: number): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.endReason = reason;
+    this.directions[0].flush(sec, ps, this.sinks[0]);
+    this.directions[1].flush(sec, ps, this.sinks[1]);
+    this.directions[0].release();
+    this.directions[1].release();
+    this.consumer?.end(reason, { sec, ps });
+    this.consumer = undefined;
+    this.detectors = undefined;
+  }
+
+  private close(reason: StreamEndReason, sec: number, ps: number): void {
+    this.closed = true;
+    this.finish(reason, sec, ps);
+  }
+
+  private makeSink(dir: Direction): ByteSink {
+    return {
+      data: (buf, start, end, streamOffset, sec, ps, packet) => {
+        this.stats[dir].streamBytes += end - start;
+        if (this.detectors) this.detect(buf.subarray(start, end), dir);
+        this.consumer?.data(buf, start, end, dir, streamOffset, { sec, ps }, packet);
+      },
+      gap: (streamOffset, length, sec, ps) => {
+        const s = this.stats[dir];
+        s.gaps++;
+        s.gapBytes += length;
+        this.consumer?.gap(dir, streamOffset, length, { sec, ps });
+      },
+    };
+  }
+
+  /** Ask the detectors once, at the first delivered payload of either direction. */
+  private detect(firstBytes: Uint8Array, dir: Direction): void {
+    const detectors = this.detectors;
+    this.detectors = undefined;
+    if (!detectors) return;
+    for (const detector of detectors) {
+      const consumer = detector.create(this.info, firstBytes, dir);
+      if (consumer) {
+        this.consumer = consumer;
+        this.protocol = detector.name;
+        return;
+      }
+    }
+  }
+
+  get first(): Timestamp {
+    return { sec: this.firstSec, ps: this.firstPs };
+  }
+  get last(): Timestamp {
+    return { sec: this.lastSec, ps: this.lastPs };
+  }
+  get durationSec(): number {
+    return secondsBetween(this.first, this.last);
+  }
+  /** tshark's initial RTT: client SYN → client ACK of the SYN-ACK. */
+  get handshakeRttSec(): number | undefined {
+    if (this.synSec < 0 || this.handshakeAckSec < 0) return undefined;
+    return secondsBetween({ sec: this.synSec, ps: this.synPs }, { sec: this.handshakeAckSec, ps: this.handshakeAckPs });
+  }
+}
+
+function sameWords(x: Uint32Array, y: Uint32Array): boolean {
+  return x[3] === y[3] && x[2] === y[2] && x[1] === y[1] && x[0] === y[0];
+}
