@@ -4,4 +4,5 @@ import type { CommandModule } from 'yargs';
 export const commands: CommandModule<any, any>[] = [
   // e.g. require('./flows').flowsCommand,
   require('./report').reportCommand,
+  require('./flows').flowsCommand,
 ];
