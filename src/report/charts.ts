@@ -71,7 +71,7 @@ export function meanCiSpec(groups: readonly GroupSummary[], metric: MetricDefini
     .filter((g) => g.metrics[metric.key]?.mean !== undefined)
     .map((g) => {
       const s = g.metrics[metric.key];
-      const rest = groupBy.slice(1).map((f) => `${f}=${g.factors[f]}`).join(', ');
+      const rest = groupBy.slice(1).map((f) => g.factors[f]).join(' / ');
       return {
         level: xFactor ? g.factors[xFactor] : g.key,
         series: rest || 'all',
@@ -83,8 +83,9 @@ export function meanCiSpec(groups: readonly GroupSummary[], metric: MetricDefini
     });
   if (values.length === 0) return undefined;
   const ciLabel = groups[0]?.metrics[metric.key]?.ciMethod === 'normal' ? 'normal' : 'Student t';
-  const x = { field: 'level', type: 'nominal', title: xFactor ?? 'group', axis: { labelAngle: 0 } };
-  const color = { field: 'series', type: 'nominal', title: groupBy.slice(1).join(', ') || null };
+  const levels = [...new Set(values.map((v) => v.level))]; // first-seen order, as the groups came
+  const x = { field: 'level', type: 'nominal', title: xFactor ?? 'group', sort: levels, axis: { labelAngle: 0 } };
+  const color = { field: 'series', type: 'nominal', title: groupBy.slice(1).join(' / ') || null };
   const offset = { field: 'series' };
   return {
     $schema: SCHEMA,
