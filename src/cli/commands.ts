@@ -5,4 +5,5 @@ export const commands: CommandModule<any, any>[] = [
   // e.g. require('./flows').flowsCommand,
   require('./report').reportCommand,
   require('./flows').flowsCommand,
+  require('./convert').convertCommand,
 ];
