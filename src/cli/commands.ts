@@ -5,5 +5,6 @@ export const commands: CommandModule<any, any>[] = [
   // e.g. require('./flows').flowsCommand,
   require('./report').reportCommand,
   require('./flows').flowsCommand,
+  require('./analyze').analyzeCommand,
   require('./convert').convertCommand,
 ];

@@ -118,7 +118,8 @@ export class TimelineBuilder {
     let state = this.states.get(conv);
     if (!state) this.conversation(conv), (state = this.states.get(conv)!);
     const groups = groupsOfMessage(msg);
-    if (!groups) return;
+    // STREAM messages (tunnelled data) are summarised per stream in conv.tunnels, not kept.
+    if (!groups || msg.type === MessageType.STREAM || msg.type === MessageType.STREAM_HOLE) return;
     state.relevant.push(msg);
     if (groups.includes('prepare') && isCall(msg)) this.startMigration(state, msg);
     if (groups.includes('connectClose') && isReply(msg)) this.tryEmitAll();

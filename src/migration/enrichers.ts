@@ -1,0 +1,8 @@
+// The figures that come from other decoders than libvirt's — QEMU stream passes and
+// stop-and-copy, ICMP-probe downtime — plug into analyze as MigrationEnrichers (see
+// analyze-capture.ts). This is the one place that lists them.
+import type { MigrationEnricher } from './analyze-capture';
+
+export function defaultEnrichers(): MigrationEnricher[] {
+  return [];
+}
