@@ -38,7 +38,29 @@ interface BenchCase {
   command(file: string): string[] | string;
   readonly timeoutSec?: number;
   readonly runs?: number; // overrides --repeat (slow tools run once)
+  /** Its own input instead of the synthetic capture (e.g. a directory of many captures). */
+  readonly ownInput?: () => { file: string; info: { bytes: number; packets?: number } };
 }
+
+/** `report` input: REPORT_COPIES symlinks to one real capture; bytes = decompressed total. */
+const REPORT_COPIES = 100;
+const reportFixture = path.resolve(distRoot, '..', 'fixtures', 'captures', 'a-p2p-src2dst.pcap.gz');
+function reportInput(): { file: string; info: { bytes: number } } {
+  const dir = path.join(cacheDir, `report-${REPORT_COPIES}`);
+  fs.mkdirSync(dir, { recursive: true });
+  for (let i = 1; i <= REPORT_COPIES; i++) {
+    const link = path.join(dir, `run-${String(i).padStart(3, '0')}.pcap.gz`);
+    if (!fs.existsSync(link)) fs.symlinkSync(reportFixture, link);
+  }
+  return { file: dir, info: { bytes: REPORT_COPIES * require('node:zlib').gunzipSync(fs.readFileSync(reportFixture)).length } };
+}
+const reportCase = (jobs: number): BenchCase => ({
+  name: `migscope report ${REPORT_COPIES} captures --jobs ${jobs}`,
+  input: 'small',
+  runs: 1,
+  ownInput: reportInput,
+  command: (dir) => (fs.existsSync(path.join(distRoot, 'src', 'cli', 'report.js')) ? [process.execPath, cliJs, 'report', dir, '--jobs', String(jobs), '--quiet'] : 'no report command in this build'),
+});
 
 const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 
@@ -59,6 +81,8 @@ const cases: BenchCase[] = [
     timeoutSec: 600,
     command: (f) => (hasCommand('tshark') ? ['tshark', '-q', '-n', '-z', 'conv,tcp', '-r', f] : 'tshark not installed'),
   },
+  reportCase(1),
+  reportCase(2),
 ];
 
 interface Result { name: string; file: string; bytes: number; packets?: number; seconds?: number; rssKiB?: number; skipped?: string }
@@ -97,7 +121,7 @@ function main(): void {
   const results: Result[] = [];
   for (const benchCase of cases) {
     if (options.only && !options.only.some((o) => benchCase.name.includes(o))) continue;
-    const input = benchCase.input === 'main' ? main : small;
+    const input = benchCase.ownInput?.() ?? (benchCase.input === 'main' ? main : small);
     const argv = benchCase.command(input.file);
     const base = { name: benchCase.name, file: path.basename(input.file), bytes: input.info.bytes };
     if (typeof argv === 'string') {
