@@ -1,6 +1,8 @@
 // Worker thread of `report`: analyses one capture at a time (so memory stays one capture's worth
 // per worker) and posts back the per-migration records and any problems met on the way.
 import { parentPort } from 'node:worker_threads';
+import { analyzeCapture } from '../migration/analyze-capture';
+import { defaultEnrichers } from '../migration/enrichers';
 import type { MigrationRecord } from '../migration/record';
 
 export interface AnalyzeRequest {
@@ -12,16 +14,6 @@ export interface AnalyzeReply {
   records: MigrationRecord[];
   problems: string[]; // damage inside the capture: results are from the readable part
   error?: string; // the capture could not be analysed at all
-}
-
-type AnalyzeCapture = (file: string, options?: Record<string, unknown>) => Promise<unknown>;
-
-let analyzeCapture: AnalyzeCapture | undefined;
-function analyzer(): AnalyzeCapture {
-  // Loaded at run time: the analysis pipeline is a separate module of its own (src/migration).
-  analyzeCapture ??= (require('../migration/analyze-capture') as { analyzeCapture: AnalyzeCapture }).analyzeCapture;
-  if (typeof analyzeCapture !== 'function') throw new Error('this build has no analyzeCapture (src/migration/analyze-capture)');
-  return analyzeCapture;
 }
 
 function describe(problem: unknown): string {
@@ -41,7 +33,7 @@ export function unpackAnalysis(result: unknown): { records: MigrationRecord[]; p
 
 export async function analyzeOne(file: string): Promise<AnalyzeReply> {
   try {
-    const { records, problems } = unpackAnalysis(await analyzer()(file, {}));
+    const { records, problems } = unpackAnalysis(await analyzeCapture(file, { enrichers: defaultEnrichers() }));
     return { file, records, problems };
   } catch (err) {
     return { file, records: [], problems: [], error: describe(err) };
