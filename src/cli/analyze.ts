@@ -6,6 +6,7 @@ import { ExitCode } from '../core/errors';
 import { formatTimestamp, isoTimestamp, parseTimestamp, secondsBetween, type Timestamp } from '../core/timestamp';
 import { analyzeCapture, type CaptureAnalysis, type MigrationEnricher } from '../migration/analyze-capture';
 import { defaultEnrichers } from '../migration/enrichers';
+import { formatPassTable } from '../protocols/qemu/passes';
 import { PHASES, PHASE_LABELS, type MigrationRecord } from '../migration/record';
 import type { MigrationDetail } from '../migration/timeline';
 import { MESSAGE_STATUS_NAMES, MESSAGE_TYPE_NAMES, procedureName } from '../protocols/libvirt/rpc';
@@ -18,6 +19,9 @@ interface AnalyzeArgs {
   timeline: boolean;
   messages: boolean;
   quiet: boolean;
+  passes?: boolean;
+  probeTarget?: string;
+  probeInterval?: number;
 }
 
 interface Column {
@@ -133,7 +137,7 @@ export function analysisExitCode(a: CaptureAnalysis): number {
   return exit;
 }
 
-export async function runAnalyze(args: AnalyzeArgs, enrichers: readonly MigrationEnricher[] = defaultEnrichers()): Promise<number> {
+export async function runAnalyze(args: AnalyzeArgs, enrichers: readonly MigrationEnricher[] = defaultEnrichers({ probeTarget: args.probeTarget, probeIntervalMs: args.probeInterval })): Promise<number> {
   const analyses: CaptureAnalysis[] = [];
   let exit: number = ExitCode.ok;
   const showProgress = process.stderr.isTTY === true && !args.quiet;
@@ -166,6 +170,7 @@ export async function runAnalyze(args: AnalyzeArgs, enrichers: readonly Migratio
     analysis.records.forEach((record, i) => {
       process.stdout.write('\n' + migrationText(record, captureStart));
       if (args.timeline) process.stdout.write('\n' + timelineText(record, analysis.details[i]));
+      if (args.passes && record.passes) process.stdout.write('\n' + formatPassTable(record.passes, record.stopAndCopy, record.start));
     });
     if (analysis.records.length === 0) process.stdout.write('  no migration found\n');
   }
@@ -189,6 +194,9 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .option('timeline', { type: 'boolean', default: false, describe: 'also print the marker messages of each migration as a text sequence diagram' })
       .option('messages', { type: 'boolean', default: false, describe: 'print every libvirt RPC message (TSV, the columns of tshark -T fields)' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing; exit code only' })
+      .option('passes', { type: 'boolean', default: false, describe: 'also print the pre-copy passes and the stop-and-copy decoded from the QEMU stream' })
+      .option('probe-target', { type: 'string', describe: 'IP the downtime probes (pings) go to (default: the target probed most during the migration)' })
+      .option('probe-interval', { type: 'number', describe: 'probe interval in ms (default: the median gap between echo requests)' })
       .conflicts('json', 'csv')
       .epilog('Exit codes: 0 all migrations completed; 1 usage; 2 unreadable input; 3 damaged input (partial results);\n4 a migration failed, was cancelled or is incomplete in the capture. Several captures: the highest code.'),
   handler: async (args) => {

@@ -2,7 +2,9 @@
 // stop-and-copy, ICMP-probe downtime — plug into analyze as MigrationEnrichers (see
 // analyze-capture.ts). This is the one place that lists them.
 import type { MigrationEnricher } from './analyze-capture';
+import { ProbeEnricher, type ProbeOptions } from '../protocols/icmp/enricher';
+import { QemuStreamEnricher } from '../protocols/qemu/enricher';
 
-export function defaultEnrichers(): MigrationEnricher[] {
-  return [];
+export function defaultEnrichers(probes: ProbeOptions = {}): MigrationEnricher[] {
+  return [new QemuStreamEnricher(), new ProbeEnricher(probes)];
 }

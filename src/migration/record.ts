@@ -62,6 +62,24 @@ export interface PassFigures {
   dirtyRatePagesPerSec?: number; // pages re-sent ÷ previous pass duration
 }
 
+/** What the QEMU migration stream decoder made of the transfer (src/protocols/qemu). */
+export interface QemuStreamSummary {
+  complete: boolean; // the EOF record was seen
+  stoppedReason?: string; // why decoding stopped early (compression, multifd, TLS, a gap, …)
+  version?: number;
+  machineType?: string;
+  ramBytes?: number; // MEM_SIZE total
+  bytes: number; // all bytes of the stream
+  decodedBytes: number;
+  zeroPages: number;
+  normalPages: number;
+  otherPages: number;
+  sweeps: number; // sweeps through RAM in ascending order (≠ dirty syncs)
+  deviceSections: number;
+  eof?: string; // instant of the EOF record
+  destinationDone?: { at: string; ok: boolean }; // return-path SHUT
+}
+
 export interface MigrationRecord {
   capture: string; // file the migration was found in
   index: number; // 1-based, in order of start within the capture
@@ -88,6 +106,7 @@ export interface MigrationRecord {
   downtime?: DowntimeFigures;
   passes?: PassFigures[];
   stopAndCopy?: { start: string; seconds: number; bytes: number; pages: number };
+  qemuStream?: QemuStreamSummary;
   markers?: Record<string, string>; // e.g. DPMI experiment/run markers: factor → level
   warnings: string[];
 }
