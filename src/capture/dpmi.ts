@@ -111,6 +111,7 @@ class DpmiParser extends RecordFramer {
   private header: DpmiFileHeader | undefined;
   private headerDone = false;
   private newerVersionNoted = false;
+  private orderUnsure = false;
   private le = true;
   private readonly locations = new Map<string, Location>();
   private last: Location | undefined; // consecutive frames almost always share a location
@@ -121,6 +122,7 @@ class DpmiParser extends RecordFramer {
 
   protected override recordLength(buf: Uint8Array, pos: number, inputOffset: number): number {
     if (!this.headerDone) return this.fileHeaderLength(buf, pos);
+    if (this.orderUnsure) this.settleByteOrder(buf, pos);
     const caplen = u32(buf, pos + 32, this.le);
     return this.checkCaplen(caplen, inputOffset) ? DPMI_RECORD_HEADER + caplen : -1;
   }
@@ -180,6 +182,7 @@ class DpmiParser extends RecordFramer {
     const comment = cString(buf, commentStart, h.commentLength, 'utf8');
     if (comment.length > 0) this.ctx.setComment(comment);
     this.headerDone = true;
+    this.orderUnsure = !h.hasMagic && h.version.minor === 6 && h.commentLength === 0;
   }
 
   protected override parseRun(buf: Uint8Array, pos: number, end: number, base: number): number {
@@ -192,6 +195,7 @@ class DpmiParser extends RecordFramer {
       this.finishHeader(buf, pos);
       pos += length;
     }
+    if (this.orderUnsure && pos + DPMI_RECORD_HEADER <= end) this.settleByteOrder(buf, pos);
     const le = this.le;
     const sink = ctx.sink;
     const record = ctx.record;
@@ -239,6 +243,16 @@ class DpmiParser extends RecordFramer {
     }
     this.last = location;
     return pos;
+  }
+
+  /** A 0.6 header with an empty comment says nothing about byte order: ask the first record. */
+  private settleByteOrder(buf: Uint8Array, pos: number): void {
+    this.orderUnsure = false;
+    const plausible = (le: boolean) => {
+      const caplen = u32(buf, pos + 32, le);
+      return caplen > 0 && caplen <= DPMI_MAX_CAPLEN && u32(buf, pos + 28, le) >= caplen;
+    };
+    if (!plausible(this.le) && plausible(!this.le)) this.le = !this.le;
   }
 
   private location(buf: Uint8Array, pos: number): Location {
