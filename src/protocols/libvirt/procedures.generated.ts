@@ -457,7 +457,7 @@ export const REMOTE_PROGRAM: LibvirtProgram = {
     [441, 'DOMAIN_RESTORE_PARAMS'],
     [442, 'DOMAIN_ABORT_JOB_FLAGS'],
     [443, 'DOMAIN_FD_ASSOCIATE'],
-]),
+  ]),
 };
 
 export const QEMU_PROGRAM: LibvirtProgram = {
@@ -472,7 +472,7 @@ export const QEMU_PROGRAM: LibvirtProgram = {
     [5, 'CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER'],
     [6, 'DOMAIN_MONITOR_EVENT'],
     [7, 'DOMAIN_MONITOR_COMMAND_WITH_FILES'],
-]),
+  ]),
 };
 
 export const LXC_PROGRAM: LibvirtProgram = {
@@ -481,7 +481,7 @@ export const LXC_PROGRAM: LibvirtProgram = {
   version: 1,
   procedures: new Map<number, string>([
     [1, 'DOMAIN_OPEN_NAMESPACE'],
-]),
+  ]),
 };
 
 export const KEEPALIVE_PROGRAM: LibvirtProgram = {
@@ -491,7 +491,7 @@ export const KEEPALIVE_PROGRAM: LibvirtProgram = {
   procedures: new Map<number, string>([
     [1, 'PING'],
     [2, 'PONG'],
-]),
+  ]),
 };
 
 export const ADMIN_PROGRAM: LibvirtProgram = {
@@ -518,7 +518,7 @@ export const ADMIN_PROGRAM: LibvirtProgram = {
     [17, 'CONNECT_SET_LOGGING_FILTERS'],
     [18, 'SERVER_UPDATE_TLS_FILES'],
     [19, 'CONNECT_SET_DAEMON_TIMEOUT'],
-]),
+  ]),
 };
 
 export const LIBVIRT_PROGRAMS: readonly LibvirtProgram[] = [REMOTE_PROGRAM, QEMU_PROGRAM, LXC_PROGRAM, KEEPALIVE_PROGRAM, ADMIN_PROGRAM];
