@@ -202,8 +202,12 @@ class PcapngParser extends RecordFramer {
       sec = Number(total / u);
       fraction = Number(total % u);
     }
-    // 2^-n resolutions are not whole picoseconds: round to the nearest one (error < 0.5 ps).
-    let ps = iface.power2 ? Math.round((fraction * PS_PER_SEC) / units) : fraction * (PS_PER_SEC / units);
+    let ps: number;
+    if (!iface.power2) ps = fraction * (PS_PER_SEC / units);
+    // 2^-n resolutions are not whole picoseconds: round to the nearest one (half up). 10^12/2^n
+    // = 5^12·2^(12-n) is exact in a double, and so is the product while it stays below 2^53.
+    else if (iface.exponent <= 25) ps = Math.round(fraction * (PS_PER_SEC / units));
+    else ps = Number((BigInt(fraction) * 2n * BigInt(PS_PER_SEC) + BigInt(units)) / (2n * BigInt(units)));
     if (ps >= PS_PER_SEC) { sec += 1; ps -= PS_PER_SEC; }
     sec += iface.offsetSec;
     const record = this.ctx.record;

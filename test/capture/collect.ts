@@ -5,7 +5,8 @@ import * as zlib from 'node:zlib';
 import { readCaptureBytes } from '../../src/capture/reader';
 import type { CaptureInterface, CaptureSummary, PacketRecord, PacketSink } from '../../src/capture/types';
 import type { CaptureProblem } from '../../src/core/errors';
-import type { FrameToWrite } from '../../src/capture/writer';
+import type { FrameToWrite, PcapngInterfaceSpec } from '../../src/capture/writer';
+import { PS_PER_SEC } from '../../src/core/timestamp';
 
 export interface CollectedPacket {
   sec: number;
@@ -64,4 +65,16 @@ export function gunzipFile(file: string, maxBytes?: number): Buffer {
 export function framesOf(bytes: Uint8Array, count?: number): FrameToWrite[] {
   const { got } = readSplit(bytes);
   return got.packets.slice(0, count).map((p) => ({ sec: p.sec, ps: p.ps, data: p.data, wirelen: p.wirelen }));
+}
+
+/** What a reader must produce for `units` of a pcapng interface, computed with bigint
+ *  (independently of the reader's double arithmetic): exact for 10^-n, nearest ps for 2^-n. */
+export function expectedTime(spec: PcapngInterfaceSpec, units: bigint): { sec: number; ps: number } {
+  const resol = spec.tsresol ?? 6;
+  const exponent = BigInt(resol & 0x7f);
+  const perSec = resol & 0x80 ? 1n << exponent : 10n ** exponent;
+  let sec = units / perSec;
+  let ps = ((units % perSec) * BigInt(PS_PER_SEC) * 2n + perSec) / (2n * perSec); // round half up
+  if (ps === BigInt(PS_PER_SEC)) { sec += 1n; ps = 0n; }
+  return { sec: Number(sec) + (spec.tsoffset ?? 0), ps: Number(ps) };
 }

@@ -8,23 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { LinkType } from '../../src/capture/types';
-import { PS_PER_SEC } from '../../src/core/timestamp';
-import { encodePcapng, pcapngUnits, type PcapngInterfaceSpec, type PcapngSectionSpec } from '../../src/capture/writer';
-import { readSplit } from './collect';
+import { encodePcapng, pcapngUnits, type PcapngSectionSpec } from '../../src/capture/writer';
+import { expectedTime, readSplit } from './collect';
 
 const frame = (n: number, length = 60) => Buffer.alloc(length, n);
-
-/** What a reader must produce for `units` of an interface, computed with bigint (independently of
- *  the reader's double arithmetic): exact for 10^-n, nearest picosecond for 2^-n. */
-function expectedTime(spec: PcapngInterfaceSpec, units: bigint): { sec: number; ps: number } {
-  const resol = spec.tsresol ?? 6;
-  const exponent = BigInt(resol & 0x7f);
-  const perSec = resol & 0x80 ? 1n << exponent : 10n ** exponent;
-  let sec = units / perSec;
-  let ps = ((units % perSec) * BigInt(PS_PER_SEC) * 2n + perSec) / (2n * perSec); // round half up
-  if (ps === BigInt(PS_PER_SEC)) { sec += 1n; ps = 0n; }
-  return { sec: Number(sec) + (spec.tsoffset ?? 0), ps: Number(ps) };
-}
 
 const sections: PcapngSectionSpec[] = [
   {
