@@ -226,7 +226,8 @@ case $cmd in
   build-guest) mkdir -p "$LAB"; build_guest;;
   vm-start) vm_start "$@";;
   vm-destroy) vm_destroy "$@";;
-  virsh) h=$1; shift; host_virsh "$h" "$@";;
+  # exec: the caller's signal (e.g. stopping an event monitor) reaches virsh itself.
+  virsh) h=$1; shift; p=$(daemon_pid "$h") || die "libvirtd on $h not running"; exec nsenter -t "$p" -n -m -u virsh -q -c qemu:///system "$@";;
   daemon-pid) daemon_pid "$1";;
   domain-xml) domain_xml "$@";;
   *) die "usage: lab.sh setup|teardown|status|install|build-guest|vm-start HOST RAM LOAD|vm-destroy HOST|virsh HOST ARGS|daemon-pid HOST|domain-xml RAM LOAD [BRIDGE]";;

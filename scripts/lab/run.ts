@@ -191,13 +191,18 @@ export async function runMigration(o: RunOptions): Promise<RunResult> {
   const source: 'src' | 'dst' = o.mode === 'back' ? 'dst' : 'src';
   const target: 'src' | 'dst' = source === 'src' ? 'dst' : 'src';
 
+  const t0 = Date.now();
+  const timing: Record<string, number> = {};
+  const mark = (what: string) => (timing[what] = (Date.now() - t0) / 1000);
   lab(['setup']);
+  mark('lab_ready_s');
   lab(['vm-start', source, String(o.ramMiB), String(o.loadPct), o.accel]);
   if (o.mode === 'fail') {
     const xml = lab(['domain-xml', String(o.ramMiB), String(o.loadPct), 'nobr0', o.accel]);
     fs.writeFileSync(path.join(labDir, 'hosts', source, 'lib', 'vm-fail.xml'), xml);
   }
   if (o.loadPct > 0) await sleep(5000); // let the dirtier fill its buffer before migrating
+  mark('guest_answering_s');
 
   const logStart = { src: logSize('src'), dst: logSize('dst') };
   const events = {
@@ -252,6 +257,7 @@ export async function runMigration(o: RunOptions): Promise<RunResult> {
   await stopProcess(events.src, 'SIGTERM');
   await stopProcess(events.dst, 'SIGTERM');
 
+  mark('capture_stopped_s');
   const domjobRaw = {
     src: lab(['virsh', 'src', 'domjobinfo', '--completed', 'vm'], true),
     dst: lab(['virsh', 'dst', 'domjobinfo', '--completed', 'vm'], true),
@@ -277,6 +283,7 @@ export async function runMigration(o: RunOptions): Promise<RunResult> {
   const domjob = { src: parseDomjobinfo(domjobRaw.src), dst: parseDomjobinfo(domjobRaw.dst) };
   const expectSuccess = o.mode !== 'fail' && o.mode !== 'cancel';
   const files = writeOracles(pcap, base);
+  mark('oracles_written_s');
 
   const truth = {
     schema: 'migscope-lab-run/1',
@@ -328,6 +335,7 @@ export async function runMigration(o: RunOptions): Promise<RunResult> {
     abort_output: abortOutput,
     postcopy_output: postcopyOutput,
     phase_log_lines: [...extractPhaseLines(logs.src, 'src'), ...extractPhaseLines(logs.dst, 'dst')].sort((a, b) => a.epochMs - b.epochMs),
+    lab_timing: timing,
     tcpdump: fs.readFileSync(`${base}.tcpdump.txt`, 'utf8').trim().split('\n'),
     files: {} as Record<string, string>,
   };
