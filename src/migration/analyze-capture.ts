@@ -12,6 +12,7 @@ import type { LibvirtConversation } from '../protocols/libvirt/conversation';
 import { libvirtDetector, type OpaqueConnection } from '../protocols/libvirt/detector';
 import type { LibvirtMessage } from '../protocols/libvirt/rpc';
 import { CurrentPacket, dataConnectionDetector } from './data-connection';
+import { defaultEnrichers } from './enrichers';
 import type { MigrationRecord } from './record';
 import { TimelineBuilder, type MigrationDetail } from './timeline';
 
@@ -28,6 +29,7 @@ export interface MigrationEnricher {
 export interface AnalyzeOptions {
   /** Keep every libvirt message (for `analyze --messages` and the oracle tests). */
   messages?: boolean;
+  /** Default: defaultEnrichers() (QEMU stream passes, probe downtime); [] for libvirt only. */
   enrichers?: readonly MigrationEnricher[];
   /** Called as each migration completes (before analyzeCapture returns). */
   onMigration?: (record: MigrationRecord, detail: MigrationDetail) => void;
@@ -80,7 +82,7 @@ export function createAnalyzer(file: string, options: AnalyzeOptions = {}): Anal
   const problems: CaptureProblem[] = [];
   const conversations: LibvirtConversation[] = [];
   const rows: LibvirtMessageRow[] | undefined = options.messages ? [] : undefined;
-  const enrichers = options.enrichers ?? [];
+  const enrichers = options.enrichers ?? defaultEnrichers();
   const timeline = new TimelineBuilder({
     capture: file,
     onMigration: (record, detail) => {
