@@ -478,20 +478,14 @@ export class QemuStreamDecoder {
         if (end - p < 5) return NEED_MORE;
         const cmd = be16(b, p + 1);
         const len = be16(b, p + 3);
+        // The package is a nested stream of ordinary records: read on through it.
+        const used = cmd === MigCommand.PACKAGED ? 9 : len <= MAX_INLINE_COMMAND ? 5 + len : 5;
+        if (end - p < used) return NEED_MORE;
         this.records.commands++;
         if (this.commands.length < 64) this.commands.push(MIG_COMMANDS[cmd] ?? `CMD_${cmd}`);
         if (cmd === MigCommand.POSTCOPY_ADVISE || cmd === MigCommand.POSTCOPY_RUN) this.postcopy = true;
-        if (cmd === MigCommand.PACKAGED) {
-          // The package is a nested stream of ordinary records: read on through it.
-          if (end - p < 9) return NEED_MORE;
-          return 9;
-        }
-        if (len <= MAX_INLINE_COMMAND) {
-          if (end - p < 5 + len) return NEED_MORE;
-          return 5 + len;
-        }
-        this.skip = len;
-        return 5;
+        if (used === 5) this.skip = len;
+        return used;
       }
       case RecordType.VMDESCRIPTION: {
         if (end - p < 5) return NEED_MORE;
