@@ -27,6 +27,8 @@ interface ReportArgs {
   quiet: boolean;
 }
 
+const PROBLEMS_PER_FILE = 5;
+
 function list(text: string | undefined): string[] | undefined {
   if (text === undefined) return undefined;
   return text.split(',').map((s) => s.trim()).filter(Boolean);
@@ -60,8 +62,10 @@ export async function runReport(args: ReportArgs): Promise<number> {
   if (showProgress && inputs.captures.length) process.stderr.write('\n');
   for (const reply of replies) {
     if (reply.error) problems.push({ file: reply.file, message: reply.error });
-    for (const p of reply.problems) problems.push({ file: reply.file, message: `partial: ${p}` });
-    if (!reply.error && reply.records.length === 0) problems.push({ file: reply.file, message: 'no migration found in the capture' });
+    // A capture with a thousand TCP gaps should not drown the summary: the first few, then a count.
+    for (const p of reply.problems.slice(0, PROBLEMS_PER_FILE)) problems.push({ file: reply.file, message: `partial: ${p}` });
+    if (reply.problems.length > PROBLEMS_PER_FILE) problems.push({ file: reply.file, message: `partial: … ${reply.problems.length - PROBLEMS_PER_FILE} more problems` });
+    if (!reply.error && reply.problems.length === 0 && reply.records.length === 0) problems.push({ file: reply.file, message: 'no migration found in the capture' });
     records.push(...reply.records);
   }
 

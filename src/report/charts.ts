@@ -95,7 +95,7 @@ export function meanCiSpec(groups: readonly GroupSummary[], metric: MetricDefini
     height: 240,
     encoding: { x, xOffset: offset, color },
     layer: [
-      { mark: { type: 'rule', strokeWidth: 2 }, encoding: { y: { field: 'low', type: 'quantitative', title: `${metric.label} (${metric.unit})` }, y2: { field: 'high' } } },
+      { mark: { type: 'rule', strokeWidth: 2 }, encoding: { y: { field: 'low', type: 'quantitative', title: `${metric.label} (${metric.unit})`, scale: { zero: false } }, y2: { field: 'high' } } },
       {
         mark: { type: 'point', filled: true, size: 60 },
         encoding: {

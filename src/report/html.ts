@@ -16,7 +16,7 @@ function inlineSvg(svg: string): string {
 const STYLE = `body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.2em .6em}
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
-figure{margin:1em 0}figcaption{font-size:.9em;color:#555}.problem{color:#a00}`;
+div.charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:1em 0}figcaption{font-size:.9em;color:#555}.problem{color:#a00}`;
 
 export function htmlReport(data: ReportData, charts: readonly RenderedChart[]): string {
   const parts: string[] = [
@@ -39,7 +39,9 @@ export function htmlReport(data: ReportData, charts: readonly RenderedChart[]): 
     }
     parts.push('</table>');
   }
+  parts.push('<div class="charts">');
   for (const c of charts) parts.push(`<figure id="chart-${esc(c.name)}" class="chart">${inlineSvg(c.svg)}<figcaption>${esc(c.title)}</figcaption></figure>`);
+  parts.push('</div>');
   if (data.problems.length) {
     parts.push('<h2>Inputs that could not be used</h2><ul>');
     for (const p of data.problems) parts.push(`<li class="problem"><code>${esc(p.file)}</code>: ${esc(p.message)}</li>`);

@@ -1,0 +1,170 @@
+// `migscope report` end to end through the compiled CLI: records in, statistics out, checked
+// against figures computed here independently (simple-statistics two-pass + published t values).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { mean, sampleStandardDeviation, median } from 'simple-statistics';
+import type { MigrationRecord } from '../../src/migration/record';
+import { cliPath, capturesDir, sharedCapturesDir } from '../helpers/paths';
+
+const T975_DF4 = 2.7764451; // published t(0.975, 4)
+const Z975 = 1.959963984540054;
+
+function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [cliPath, 'report', ...args], { encoding: 'utf8', timeout: 300_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tmpdir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'migscope-report-cli-'));
+}
+
+function record(capture: string, transfer: number, outcome: MigrationRecord['outcome'] = 'completed'): MigrationRecord {
+  return {
+    capture, index: 1, source: '10.77.0.1', destination: '10.77.0.2', mode: 'p2p', outcome, tsDigits: 9, start: '100.000000000',
+    phases: { preparation: { start: '100.0', end: '100.3', seconds: 0.3 }, transfer: { start: '100.3', end: '101.0', seconds: transfer } },
+    migrationTimeSec: 0.3 + transfer, transfer: { bytes: 1e6 * transfer, throughputBps: 1e6 }, warnings: [],
+  };
+}
+
+const small = [0.61, 0.64, 0.59, 0.66, 0.62];
+const large = [2.1, 2.05, 2.2, 2.12, 2.09];
+const records = [
+  ...small.map((t, i) => record(`small-0-${i + 1}.pcap`, t)),
+  ...large.map((t, i) => record(`large-0-${i + 1}.pcap`, t)),
+  record('large-0-6.pcap', 9.9, 'failed'),
+];
+
+interface SummaryJson {
+  ci: { method: string };
+  groupBy: string[];
+  problems: { file: string; message: string }[];
+  groups: { key: string; migrations: number; included: number; metrics: Record<string, { n: number; mean: number; sd: number; ciHalfWidth: number; ciLow: number; cov: number; median: number; min: number; max: number }> }[];
+}
+
+test('records JSON + filename pattern: groups and statistics match an independent computation (t and normal)', () => {
+  const dir = tmpdir();
+  const file = path.join(dir, 'records.json');
+  fs.writeFileSync(file, JSON.stringify(records));
+  for (const [method, critical] of [['t', T975_DF4], ['normal', Z975]] as const) {
+    const r = run([file, '--pattern', '{flavor}-{load}-{run}.pcap', '--ci', method, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout) as SummaryJson;
+    assert.equal(summary.ci.method, method);
+    assert.deepEqual(summary.groupBy, ['flavor', 'load']);
+    assert.deepEqual(summary.groups.map((g) => [g.key, g.migrations, g.included]), [['flavor=small, load=0', 5, 5], ['flavor=large, load=0', 6, 5]]);
+    for (const [g, xs] of [[summary.groups[0], small], [summary.groups[1], large]] as const) {
+      const s = g.metrics['phase.transfer'];
+      const sd = sampleStandardDeviation(xs);
+      assert.equal(s.n, 5);
+      assert.ok(Math.abs(s.mean - mean(xs)) < 1e-12);
+      assert.ok(Math.abs(s.sd - sd) < 1e-12);
+      assert.ok(Math.abs(s.ciHalfWidth - (critical * sd) / Math.sqrt(5)) < 1e-7 * sd, `${method} half width`);
+      assert.ok(Math.abs(s.cov - sd / mean(xs)) < 1e-12);
+      assert.equal(s.median, median(xs));
+      assert.equal(s.max, Math.max(...xs), 'the failed run stays out of the statistics');
+    }
+  }
+  const table = run([file, '--pattern', '{flavor}-{load}-{run}.pcap']);
+  assert.match(table.stdout, /Student t/);
+  assert.match(table.stdout, /5 of 6 migrations in statistics \(5 completed, 1 failed\)/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('bad inputs are listed and set exit code 3; the good ones are still reported', () => {
+  const dir = tmpdir();
+  fs.writeFileSync(path.join(dir, 'good.json'), JSON.stringify(records.slice(0, 5)));
+  fs.writeFileSync(path.join(dir, 'broken.pcap'), Buffer.from('this is not a capture at all, just text'));
+  const r = run([path.join(dir, 'good.json'), path.join(dir, 'broken.pcap'), path.join(capturesDir, 'a-p2p-src2dst.json'), path.join(dir, 'missing.pcap'), '--json', '--jobs', '1']);
+  assert.equal(r.status, 3, r.stderr);
+  const summary = JSON.parse(r.stdout) as SummaryJson;
+  assert.deepEqual(summary.problems.map((p) => path.basename(p.file)).sort(), ['a-p2p-src2dst.json', 'broken.pcap', 'missing.pcap']);
+  assert.equal(summary.groups[0].included, 5);
+  const none = run([path.join(dir, 'missing.pcap'), '-q']);
+  assert.equal(none.status, 2, 'no usable input at all');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('--save-records CSV fed back in gives the same statistics; --out writes every format', () => {
+  const dir = tmpdir();
+  const file = path.join(dir, 'records.json');
+  fs.writeFileSync(file, JSON.stringify(records));
+  const first = run([file, '--pattern', '{flavor}-{load}-{run}.pcap', '--json', '--save-records', path.join(dir, 'saved.csv'), '--out', path.join(dir, 'out')]);
+  assert.equal(first.status, 0, first.stderr);
+  const again = run([path.join(dir, 'saved.csv'), '--pattern', '{flavor}-{load}-{run}.pcap', '--json']);
+  const strip = (text: string) => (JSON.parse(text) as SummaryJson).groups;
+  assert.deepEqual(strip(again.stdout), strip(first.stdout));
+  const out = fs.readdirSync(path.join(dir, 'out')).sort();
+  assert.deepEqual(out, ['charts', 'report.html', 'report.md', 'summary.csv', 'summary.json']);
+  const md = fs.readFileSync(path.join(dir, 'out', 'report.md'), 'utf8');
+  assert.match(md, /## flavor=small, load=0/);
+  assert.match(md, /\| transfer \| s \| 5 \| 0\.6240 \|/);
+  const csvLines = fs.readFileSync(path.join(dir, 'out', 'summary.csv'), 'utf8').trim().split('\n');
+  assert.equal(csvLines[0].split(',').slice(0, 5).join(','), 'group,flavor,load,metric,unit');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('manifest and directory factors; --group-by picks the grouping', () => {
+  const dir = tmpdir();
+  for (const [sub, rec] of [['small', records[0]], ['small', records[1]], ['large', records[5]]] as const) {
+    fs.mkdirSync(path.join(dir, sub), { recursive: true });
+    fs.writeFileSync(path.join(dir, sub, `${path.basename(rec.capture)}.json`), JSON.stringify([{ ...rec, capture: path.join(dir, sub, rec.capture) }]));
+  }
+  fs.writeFileSync(path.join(dir, 'manifest.csv'), 'file,host\nsmall/small-0-1.pcap,h1\nsmall/small-0-2.pcap,h2\nlarge/large-0-1.pcap,h1\n');
+  const byDir = JSON.parse(run([path.join(dir, '*', '*.json'), '--dir-factors', 'size', '--json']).stdout) as SummaryJson;
+  assert.deepEqual(byDir.groups.map((g) => [g.key, g.included]), [['size=large', 1], ['size=small', 2]]);
+  const byManifest = JSON.parse(run([path.join(dir, '**', '*.json'), '--manifest', path.join(dir, 'manifest.csv'), '--dir-factors', 'size', '--group-by', 'host', '--json']).stdout) as SummaryJson;
+  assert.deepEqual(byManifest.groups.map((g) => [g.key, g.included]), [['host=h1', 2], ['host=h2', 1]]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// The real captures (3 completed migrations + 1 rejected) as one group, analysed on worker threads;
+// the expected statistics come from `analyze --json` of the same files, computed here.
+const realCaptures = [
+  path.join(capturesDir, 'a-p2p-src2dst.pcap.gz'),
+  path.join(capturesDir, 'd-p2p-tunnelled.pcap.gz'),
+  path.join(capturesDir, 'f-fail-nobridge.pcap.gz'),
+  path.join(sharedCapturesDir, 'g3-loaded-4M-bw12-multipass-repeat.pcap.gz'),
+];
+const analyzeAvailable = fs.existsSync(path.join(path.dirname(cliPath), 'analyze.js'));
+
+test('real captures end to end: report statistics equal those computed from analyze --json', { skip: analyzeAvailable ? false : 'no analyze command in this build', timeout: 600_000 }, () => {
+  const present = realCaptures.filter((f) => fs.existsSync(f));
+  assert.equal(present.length, realCaptures.length, 'real captures present (fixtures/ and ../shared/captures)');
+  const dir = tmpdir();
+  const r = run([...present, '--jobs', '2', '--json', '--save-records', path.join(dir, 'records.json')]);
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout) as SummaryJson;
+  const analyzed = spawnSync(process.execPath, [cliPath, 'analyze', ...present, '--json'], { encoding: 'utf8', timeout: 300_000 });
+  const perCapture = JSON.parse(analyzed.stdout) as { file: string; records: MigrationRecord[] }[];
+  const migrations = perCapture.flatMap((c) => c.records);
+  assert.equal(migrations.length, 4);
+  const completed = migrations.filter((m) => m.outcome === 'completed');
+  assert.equal(completed.length, 3, 'a, d and g3 completed; f was rejected by the destination');
+  const [group] = summary.groups;
+  assert.equal(summary.groups.length, 1);
+  assert.equal(group.migrations, 4);
+  assert.equal(group.included, 3);
+  const check = (key: string, values: number[]) => {
+    const s = group.metrics[key];
+    assert.ok(s, `${key} summarized`);
+    assert.equal(s.n, values.length, key);
+    assert.ok(Math.abs(s.mean - mean(values)) <= 1e-12 * Math.abs(mean(values)), `${key} mean`);
+    const sd = sampleStandardDeviation(values);
+    assert.ok(Math.abs(s.sd - sd) <= 1e-9 * sd, `${key} sd`);
+    const tDf2 = 0.95 / Math.sqrt(2 * 0.975 * 0.025); // t(0.975, 2), closed form
+    assert.ok(Math.abs(s.ciHalfWidth - (tDf2 * sd) / Math.sqrt(3)) <= 1e-9 * sd, `${key} CI`);
+    assert.equal(s.min, Math.min(...values));
+    assert.equal(s.max, Math.max(...values));
+  };
+  check('migrationTime', completed.map((m) => m.migrationTimeSec as number));
+  check('phase.transfer', completed.map((m) => m.phases.transfer?.seconds as number));
+  check('transfer.bytes', completed.map((m) => m.transfer?.bytes as number));
+  // Ground truth: the guest memory sent (domjobinfo "Memory processed") lies within the stream bytes' range.
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'records.json'), 'utf8')) as MigrationRecord[];
+  assert.equal(saved.length, 4);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
