@@ -71,26 +71,31 @@ export interface DuplicateFilterOptions {
 
 export const DEFAULT_DUPLICATE_WINDOW_SEC = 0.002;
 const DEFAULT_MAX_REMEMBERED = 65_536;
+const HASHED_HEAD = 128; // bytes of each frame's start that are hashed
+const HASHED_TAIL = 32; // … and of its end
 
 interface Remembered {
   readonly hash: number;
+  readonly check: number; // a second, independent hash of the same bytes
   readonly sec: number;
   readonly ps: number;
-  readonly bytes: Uint8Array; // a copy: the record's buffer is reused by the reader
+  readonly caplen: number;
   readonly wirelen: number;
   readonly locations: number[]; // interface ids this frame was seen at
 }
 
 /**
- * Drops a frame whose exact bytes were seen at a different location within the window. The same
- * bytes seen again at the same location (a retransmission) are a new frame, not a duplicate.
- * Inactive (a plain pass-through) while only one location has been announced.
+ * Drops a frame whose bytes were seen at a different location within the window. The same bytes
+ * seen again at the same location (a retransmission) are a new frame, not a duplicate. Frames
+ * are compared by both lengths and two independent 32-bit hashes of their first 128 and last
+ * 32 bytes (no copies kept; headers and checksums make a false match within the window
+ * practically impossible). Every frame is remembered,
+ * even while one location is known: DPMI locations appear with their first frame.
  */
 export class DuplicateFrameFilter implements PacketSink {
   duplicates = 0;
   private readonly windowPs: number;
   private readonly maxRemembered: number;
-  private locationCount = 0;
   private readonly byHash = new Map<number, Remembered[]>();
   private readonly queue: Remembered[] = []; // arrival order, for expiry
   private queueHead = 0;
@@ -101,7 +106,6 @@ export class DuplicateFrameFilter implements PacketSink {
   }
 
   interface(iface: CaptureInterface): void {
-    this.locationCount++;
     this.next.interface?.(iface);
   }
 
@@ -110,17 +114,30 @@ export class DuplicateFrameFilter implements PacketSink {
   }
 
   packet(record: PacketRecord): void {
-    if (this.locationCount < 2) {
-      this.next.packet(record);
-      return;
-    }
     this.expire(record.sec, record.ps);
     const { buf, offset, caplen } = record;
-    const hash = fnv1a(buf, offset, caplen);
+    let hash = 0x811c9dc5 | 0; // FNV-1a
+    let check = 0x12345678; // multiplicative hash with another prime: independent of FNV
+    // The headers (addresses, IP id, TCP seq/ack and the checksums, which cover the payload) lie
+    // in the first bytes; with the tail and both lengths they tell frames apart at a fraction of
+    // the cost of hashing every byte.
+    const headEnd = offset + Math.min(caplen, HASHED_HEAD);
+    const tailStart = Math.max(headEnd, offset + caplen - HASHED_TAIL);
+    for (let i = offset; i < headEnd; i++) {
+      const byte = buf[i];
+      hash = Math.imul(hash ^ byte, 0x01000193);
+      check = Math.imul((check + byte) | 0, 0x2f0b3c6d) ^ (check >>> 15);
+    }
+    for (let i = tailStart, end = offset + caplen; i < end; i++) {
+      const byte = buf[i];
+      hash = Math.imul(hash ^ byte, 0x01000193);
+      check = Math.imul((check + byte) | 0, 0x2f0b3c6d) ^ (check >>> 15);
+    }
+    hash |= 0; // int32 keys stay small integers in the Map
     const candidates = this.byHash.get(hash);
     if (candidates) {
       for (const seen of candidates) {
-        if (seen.wirelen !== record.wirelen || !sameBytes(seen.bytes, buf, offset, caplen)) continue;
+        if (seen.check !== check || seen.caplen !== caplen || seen.wirelen !== record.wirelen) continue;
         if (!withinPs(seen.sec, seen.ps, record.sec, record.ps, this.windowPs)) continue;
         if (seen.locations.includes(record.interfaceId)) continue; // repeated at the same place: a new frame
         seen.locations.push(record.interfaceId);
@@ -128,7 +145,7 @@ export class DuplicateFrameFilter implements PacketSink {
         return;
       }
     }
-    const entry: Remembered = { hash, sec: record.sec, ps: record.ps, bytes: buf.slice(offset, offset + caplen), wirelen: record.wirelen, locations: [record.interfaceId] };
+    const entry: Remembered = { hash, check, sec: record.sec, ps: record.ps, caplen, wirelen: record.wirelen, locations: [record.interfaceId] };
     if (candidates) candidates.push(entry);
     else this.byHash.set(hash, [entry]);
     this.queue.push(entry);
@@ -166,22 +183,10 @@ function withinPs(aSec: number, aPs: number, bSec: number, bPs: number, windowPs
   return diff <= windowPs && diff >= -windowPs;
 }
 
-function fnv1a(b: Uint8Array, from: number, length: number): number {
-  let h = 0x811c9dc5;
-  for (let i = from, end = from + length; i < end; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return h >>> 0;
-}
-
-function sameBytes(kept: Uint8Array, b: Uint8Array, from: number, length: number): boolean {
-  if (kept.length !== length) return false;
-  for (let i = 0; i < length; i++) if (kept[i] !== b[from + i]) return false;
-  return true;
-}
-
 export interface LocationOptions {
   /** `--location` selectors; empty or undefined = every location. */
   locations?: readonly string[];
-  /** Drop frames seen at two locations (default true; only acts when there are ≥ 2). */
+  /** Drop frames seen at two locations (default true; costs one hash pass over each frame). */
   suppressDuplicates?: boolean;
   duplicateWindowSec?: number;
 }
