@@ -21,7 +21,7 @@ export interface BuildOptions {
 
 export function buildReport(records: readonly MigrationRecord[], options: BuildOptions): ReportData {
   const factorFn = (r: MigrationRecord) => factorsOf(r, options.sources);
-  const groupBy = options.groupBy ?? defaultGroupBy(records.map(factorFn));
+  const groupBy = options.groupBy ?? defaultGroupBy(records.map(factorFn), records.map((r) => r.capture));
   const groups = groupRecords(records, factorFn, { groupBy, includeFailed: options.includeFailed });
   return {
     generatedAt: new Date().toISOString(),

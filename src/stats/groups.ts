@@ -28,11 +28,15 @@ export function groupKey(factors: Factors, groupBy: readonly string[]): { key: s
   return { key, factors: selected };
 }
 
-/** The default grouping: every factor seen, except run/rep counters, in first-seen order. */
-export function defaultGroupBy(allFactors: readonly Factors[]): string[] {
+/** The default grouping: every factor seen, in first-seen order, except run/rep counters and
+ *  factors with a different level for every capture (an id or a measurement, e.g. a wall time
+ *  column in a manifest, is no experimental condition). `captures[i]` belongs to `allFactors[i]`. */
+export function defaultGroupBy(allFactors: readonly Factors[], captures?: readonly string[]): string[] {
   const names: string[] = [];
   for (const f of allFactors) for (const name of Object.keys(f)) if (!names.includes(name)) names.push(name);
-  return names.filter((n) => !REPETITION_FACTORS.includes(n.toLowerCase()));
+  const distinctCaptures = new Set(captures ?? allFactors.map((_, i) => String(i))).size;
+  const idLike = (name: string) => distinctCaptures > 2 && new Set(allFactors.map((f) => f[name])).size >= distinctCaptures;
+  return names.filter((n) => !REPETITION_FACTORS.includes(n.toLowerCase()) && !idLike(n));
 }
 
 function emptyGroup(key: string, factors: Factors): GroupAccumulator {
@@ -68,7 +72,7 @@ export function groupRecords(
   options: GroupingOptions = {},
 ): GroupAccumulator[] {
   const factorList = records.map(factorsOf);
-  const groupBy = options.groupBy ?? defaultGroupBy(factorList);
+  const groupBy = options.groupBy ?? defaultGroupBy(factorList, records.map((r) => r.capture));
   const groups = new Map<string, GroupAccumulator>();
   records.forEach((record, i) => {
     const { key, factors } = groupKey(factorList[i], groupBy);

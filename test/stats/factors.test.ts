@@ -83,6 +83,18 @@ test('grouping: default leaves out run counters; failed migrations counted but n
   assert.equal(byRun[0].key, 'run=1, load=(none)');
 });
 
+test('default grouping skips per-capture ids and measurements (the lab manifest wall-time column)', () => {
+  const manifest = parseManifest(
+    'file,mode,ram_mib,load_pct,run,virsh_wall_ms\n' +
+      'g/a1.pcap,p2p,128,0,1,2718.9\ng/a2.pcap,p2p,128,0,2,2801.2\ng/b1.pcap,p2p,128,50,1,3120.0\ng/b2.pcap,p2p,128,50,2,3004.5\n',
+    '/lab/manifest.csv',
+  );
+  const recs = ['a1', 'a2', 'b1', 'b2'].map((n) => record(`/lab/g/${n}.pcap`, 1));
+  const factorFn = (r: MigrationRecord) => factorsOf(r, { manifest });
+  assert.deepEqual(defaultGroupBy(recs.map(factorFn), recs.map((r) => r.capture)), ['mode', 'ram_mib', 'load_pct']);
+  assert.deepEqual(groupRecords(recs, factorFn).map((g) => [g.key, g.included]), [['mode=p2p, ram_mib=128, load_pct=0', 2], ['mode=p2p, ram_mib=128, load_pct=50', 2]]);
+});
+
 test('group partials from separate record sets merge into the whole', () => {
   const factorFn = () => ({});
   const records = [1, 2, 3, 4, 5, 6, 7].map((v, i) => record(`r${i}.pcap`, v));
