@@ -89,6 +89,12 @@ export class Pipeline implements PacketSink {
     this.problems.push(problem);
   }
 
+  /** The TCP flows so far (flow id = index + 1): live capture reads a migration's gap counters
+   *  when it completes, before finish(). */
+  get flows(): readonly TcpFlow[] {
+    return this.table.flows;
+  }
+
   /** End every flow ('eof') and every observer; returns the results (idempotent). */
   finish(): PipelineResult {
     if (this.finished) return this.finished;
