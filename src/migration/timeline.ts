@@ -187,9 +187,14 @@ export class TimelineBuilder {
     const client = m.control.conv.flow.client.ip;
     for (const state of this.states.values()) {
       if (state === m.control || state.conv.flow.client.ip !== client || state.conv.flow.server.ip === m.control.conv.flow.server.ip) continue;
-      const index = state.relevant.findIndex((msg) => isCall(msg) && groupsOfMessage(msg)?.includes('sourceSide') && secondsBetween(msg.at, m.prepareCall.at) < 600 && secondsBetween(m.prepareCall.at, msg.at) < 600);
+      // v3: the BEGIN just before this PREPARE; v2 (no BEGIN): the PERFORM just after it
+      let index = -1;
+      state.relevant.forEach((msg, i) => {
+        if (!isCall(msg) || !groupsOfMessage(msg)?.includes('sourceSide')) return;
+        const before = compareTimestamps(msg.at, m.prepareCall.at) <= 0;
+        if (before ? secondsBetween(msg.at, m.prepareCall.at) < 600 : index < 0 && secondsBetween(m.prepareCall.at, msg.at) < 600) index = i;
+      });
       if (index >= 0) {
-        // claim from the first BEGIN before this migration's prepare, else from the perform
         m.source = { state, fromIndex: index };
         return;
       }
@@ -240,6 +245,7 @@ export class TimelineBuilder {
   }
 
   private isComplete(m: Migration): boolean {
+    this.findSourceConversation(m);
     const closed = m.control.ended || this.find(m, 'connectClose', 'REPLY', 'last') !== undefined || m.toIndex !== Infinity;
     if (!closed) return false;
     if (m.source && !(m.source.state.ended || m.source.state.relevant.some((x) => isReply(x) && groupsOfMessage(x)?.includes('connectClose')))) return false;
