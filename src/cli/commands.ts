@@ -7,4 +7,5 @@ export const commands: CommandModule<any, any>[] = [
   require('./flows').flowsCommand,
   require('./analyze').analyzeCommand,
   require('./convert').convertCommand,
+  require('./live').liveCommand,
 ];
