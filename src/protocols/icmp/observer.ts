@@ -16,8 +16,9 @@ export class ProbeObserver implements PacketObserver {
   constructor(readonly tracker: ProbeTracker = new ProbeTracker()) {}
 
   packet(p: DecodedPacket): void {
-    if (p.icmpId >= 0) {
-      this.echo(p);
+    // icmpType is reset for every packet; the echo id/seq are meaningful only under it
+    if (p.icmpType >= 0) {
+      if (p.icmpId >= 0) this.echo(p);
     } else if (p.arpOp >= 0 && p.arpSenderMacOffset >= 0) {
       this.arp(p);
     }
