@@ -75,6 +75,11 @@ const cases: BenchCase[] = [
     command: (f) => (fs.existsSync(path.join(distRoot, 'src', 'cli', 'flows.js')) ? [process.execPath, cliJs, 'flows', f, '--json'] : 'no flows command in this build'),
   },
   {
+    name: 'migscope analyze',
+    input: 'main',
+    command: (f) => (fs.existsSync(path.join(distRoot, 'src', 'cli', 'analyze.js')) ? [process.execPath, cliJs, 'analyze', f, '--json'] : 'no analyze command in this build'),
+  },
+  {
     name: 'tshark -z conv,tcp',
     input: 'small',
     runs: 1,
