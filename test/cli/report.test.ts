@@ -163,8 +163,57 @@ test('real captures end to end: report statistics equal those computed from anal
   check('migrationTime', completed.map((m) => m.migrationTimeSec as number));
   check('phase.transfer', completed.map((m) => m.phases.transfer?.seconds as number));
   check('transfer.bytes', completed.map((m) => m.transfer?.bytes as number));
-  // Ground truth: the guest memory sent (domjobinfo "Memory processed") lies within the stream bytes' range.
+  check('downtime.gap', completed.map((m) => m.downtime?.gapSec as number));
+  check('downtime.lostTimesInterval', completed.map((m) => m.downtime?.lostTimesIntervalSec as number));
   const saved = JSON.parse(fs.readFileSync(path.join(dir, 'records.json'), 'utf8')) as MigrationRecord[];
   assert.equal(saved.length, 4);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// The lab's repeated runs (fixtures/lab/**/manifest.csv: file,mode,ram_mib,load_pct,run,...):
+// one group per RAM × load, statistics checked against analyze --json of the same captures.
+function findManifests(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    return e.isDirectory() ? findManifests(full) : e.name === 'manifest.csv' ? [full] : [];
+  });
+}
+const labManifests = findManifests(path.join(path.dirname(capturesDir), 'lab'));
+
+test('lab repeated runs: one group per configuration, statistics equal those from analyze --json', {
+  skip: !analyzeAvailable ? 'no analyze command in this build' : labManifests.length === 0 ? 'no fixtures/lab/**/manifest.csv yet (lab issue)' : false,
+  timeout: 1_200_000,
+}, () => {
+  for (const manifest of labManifests) {
+    const [header, ...rows] = fs.readFileSync(manifest, 'utf8').trim().split(/\r?\n/).map((l) => l.split(','));
+    const col = (name: string) => header.indexOf(name);
+    const runs = rows
+      .map((r) => {
+        const base = path.resolve(path.dirname(manifest), r[col('file')]);
+        const file = [base, `${base}.gz`].find((f) => fs.existsSync(f));
+        return { file, group: `ram_mib=${r[col('ram_mib')]}, load_pct=${r[col('load_pct')]}` };
+      })
+      .filter((r): r is { file: string; group: string } => r.file !== undefined);
+    assert.ok(runs.length >= 2, `${manifest}: captures present`);
+    const report = run([...runs.map((r) => r.file), '--manifest', manifest, '--group-by', 'ram_mib,load_pct', '--json']);
+    assert.ok(report.status === 0 || report.status === 3, report.stderr);
+    const summary = JSON.parse(report.stdout) as SummaryJson;
+    const analyzed = spawnSync(process.execPath, [cliPath, 'analyze', ...runs.map((r) => r.file), '--json'], { encoding: 'utf8', timeout: 1_000_000, maxBuffer: 1 << 28 });
+    const perCapture = ([] as { file: string; records: MigrationRecord[] }[]).concat(JSON.parse(analyzed.stdout));
+    for (const group of new Set(runs.map((r) => r.group))) {
+      const files = new Set(runs.filter((r) => r.group === group).map((r) => r.file));
+      const times = perCapture.filter((c) => files.has(c.file)).flatMap((c) => c.records).filter((m) => m.outcome === 'completed').map((m) => m.migrationTimeSec as number);
+      const g = summary.groups.find((x) => x.key === group);
+      assert.ok(g, `group ${group} in the report`);
+      const s = g.metrics.migrationTime;
+      if (times.length === 0) {
+        assert.equal(s, undefined, `${group}: no completed run, no statistics`);
+        continue;
+      }
+      assert.equal(s.n, times.length, group);
+      assert.ok(Math.abs(s.mean - mean(times)) <= 1e-12 * mean(times), `${group} mean`);
+      if (times.length >= 2) assert.ok(Math.abs(s.sd - sampleStandardDeviation(times)) <= 1e-9 * s.sd, `${group} sd`);
+    }
+  }
 });
