@@ -3,9 +3,12 @@
 // experiment id, run id, key id, sequence number, sender time, 64-byte comment; big-endian) into
 // a captured network to delimit experiments. This observer collects them, so the timeline can
 // show them and reports can group migrations by experiment/run.
-import { formatTimestamp, type Timestamp } from '../core/timestamp';
+import { compareTimestamps, parseTimestamp, type Timestamp } from '../core/timestamp';
 import type { DecodedPacket } from '../decode/packet';
 import type { PacketObserver } from '../flow/pipeline';
+import type { MigrationEnricher } from '../migration/analyze-capture';
+import type { MigrationRecord } from '../migration/record';
+import type { MarkerMessage, MigrationDetail } from '../migration/timeline';
 
 export const MARKER_PORT = 0x0811; // capmarker binds its source port to this
 export const MARKER_MAGIC = 0x9f7a3c83;
@@ -81,27 +84,77 @@ export class DpmiMarkerObserver implements PacketObserver {
   }
 }
 
-/**
- * The experiment/run a migration belongs to: the last marker at or before `start` (markers
- * delimit experiments: everything after a marker belongs to it until the next). Returns the
- * factor → level map for MigrationRecord.markers, or undefined when no marker precedes `start`.
- * The same marker seen at several locations counts once (they carry the same fields).
- */
-export function markerFactors(markers: readonly DpmiMarker[], start: Timestamp, digits = 12): Record<string, string> | undefined {
+/** The marker that governs `at`: the last one at or before it (markers delimit experiments:
+ *  everything after a marker belongs to it until the next). The same marker seen at several
+ *  locations carries the same fields, so the first sighting stands for it. */
+export function governingMarker(markers: readonly DpmiMarker[], at: Timestamp): DpmiMarker | undefined {
   let chosen: DpmiMarker | undefined;
   for (const m of markers) {
-    if (m.at.sec > start.sec || (m.at.sec === start.sec && m.at.ps > start.ps)) continue;
-    if (!chosen || m.at.sec > chosen.at.sec || (m.at.sec === chosen.at.sec && m.at.ps >= chosen.at.ps)) chosen = m;
+    if (compareTimestamps(m.at, at) > 0) continue;
+    if (!chosen || compareTimestamps(m.at, chosen.at) > 0) chosen = m;
   }
+  return chosen;
+}
+
+/**
+ * The factors a migration starting at `start` gets from DPMI markers, for MigrationRecord.markers
+ * (report groups by them; "run" counts as a repetition): experiment, run, and key when set.
+ * Undefined when no marker precedes `start`.
+ */
+export function markerFactors(markers: readonly DpmiMarker[], start: Timestamp): Record<string, string> | undefined {
+  const chosen = governingMarker(markers, start);
   if (!chosen) return undefined;
-  const factors: Record<string, string> = {
-    experiment: String(chosen.experiment),
-    run: String(chosen.run),
-    markerAt: formatTimestamp(chosen.at, digits),
-  };
+  const factors: Record<string, string> = { experiment: String(chosen.experiment), run: String(chosen.run) };
   if (chosen.key !== 0) factors.key = String(chosen.key);
-  if (chosen.comment) factors.markerComment = chosen.comment;
   return factors;
+}
+
+/**
+ * Plugs DPMI markers into `analyze` (a MigrationEnricher): each migration gets the experiment/run
+ * of the marker governing its start as `markers` factors, and its --timeline shows that marker
+ * and any sent while it ran (as marker messages of program "DPMI").
+ */
+export class DpmiMarkerEnricher implements MigrationEnricher {
+  readonly observer: DpmiMarkerObserver;
+  readonly observers: readonly PacketObserver[];
+
+  constructor(options: MarkerObserverOptions = {}) {
+    this.observer = new DpmiMarkerObserver(options);
+    this.observers = [this.observer];
+  }
+
+  get markers(): readonly DpmiMarker[] {
+    return this.observer.markers;
+  }
+
+  enrich(record: MigrationRecord, detail: MigrationDetail): void {
+    const markers = this.observer.markers;
+    if (markers.length === 0) return;
+    const start = parseTimestamp(record.start);
+    const factors = markerFactors(markers, start);
+    if (factors) record.markers = { ...record.markers, ...factors };
+    const end = record.end ? parseTimestamp(record.end) : undefined;
+    const governing = governingMarker(markers, start);
+    const during = markers.filter((m) => compareTimestamps(m.at, start) > 0 && (!end || compareTimestamps(m.at, end) <= 0));
+    for (const m of governing ? [governing, ...during] : during) detail.markers.push(timelineMessage(m));
+  }
+}
+
+/** A marker as a timeline message: "DPMI marker exp 1 run 2 MESSAGE serial <seq> OK "comment"". */
+function timelineMessage(m: DpmiMarker): MarkerMessage {
+  const flags = m.flags & MARKER_FLAG_TERMINATE ? ' terminate' : '';
+  return {
+    at: m.at,
+    packet: m.packet,
+    from: m.source,
+    to: m.destination,
+    program: 'DPMI',
+    procedure: `marker exp ${m.experiment} run ${m.run}${m.key ? ` key ${m.key}` : ''}${flags}`,
+    type: 2, // a one-way message (libvirt's MESSAGE type name reads right for a datagram)
+    serial: m.sequence,
+    status: 0,
+    note: m.comment || undefined,
+  };
 }
 
 /** One line for `--timeline`: "DPMI marker exp 3 run 7 seq 0 (10.0.0.1:2065 → 10.0.0.2:4000) "comment"". */
