@@ -204,6 +204,9 @@ export class PacketDecoder {
     }
     const payloadLength = u16(b, o + 4);
     let next = b[o + 6];
+    p.ipId = 0;
+    p.fragmentOffset = 0;
+    p.moreFragments = false;
     p.ttl = b[o + 7];
     for (let i = 0; i < 4; i++) {
       p.src[i] = u32(b, o + 8 + 4 * i);
@@ -296,6 +299,11 @@ export class PacketDecoder {
     p.tcpFlags = b[o + 13] | ((b[o + 12] & 1) << 8);
     p.window = u16(b, o + 14);
     p.tcpHeaderLength = headerLength;
+    p.mss = -1;
+    p.windowScale = -1;
+    p.sackPermitted = false;
+    p.sackCount = 0;
+    p.hasTimestamps = false;
     if (headerLength > 20) this.decodeTcpOptions(p, b, o + 20, o + headerLength);
     p.payloadOffset = o + headerLength;
     p.payloadLength = Math.max(0, end - p.payloadOffset);
@@ -363,6 +371,8 @@ export class PacketDecoder {
     if (end - o < 4) return this.cut(p);
     p.icmpType = b[o];
     p.icmpCode = b[o + 1];
+    p.icmpId = -1;
+    p.icmpSeq = -1;
     const echo = p.protocol === IpProto.ICMP ? p.icmpType === 0 || p.icmpType === 8 : p.icmpType === 128 || p.icmpType === 129;
     if (end - o < 8) {
       if (echo) return this.cut(p);
@@ -382,6 +392,10 @@ export class PacketDecoder {
     const hardwareLength = b[o + 4];
     const protocolLength = b[o + 5];
     p.arpOp = u16(b, o + 6);
+    p.arpSenderMacOffset = -1;
+    p.arpTargetMacOffset = -1;
+    p.arpSenderIp = 0;
+    p.arpTargetIp = 0;
     const bodyLength = 8 + 2 * (hardwareLength + protocolLength);
     if (end - o < bodyLength) return this.cut(p);
     if (hardwareLength === 6 && protocolLength === 4 && u16(b, o + 2) === ETHERTYPE_IPV4) {

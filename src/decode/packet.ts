@@ -103,7 +103,9 @@ export class DecodedPacket {
   payloadLength = 0; // captured payload bytes available in `buf`
   payloadWireLength = 0; // payload length the IP/UDP header claims (> payloadLength when cut)
 
-  /** Reset the per-packet fields (called by the decoder before filling). */
+  /** Reset the fields that say which layers are present (called by the decoder per packet).
+   *  A layer's own fields are written whenever that layer is decoded, and are meaningful only
+   *  then: check `l3`, `protocol` and `decodedTo` first (as with gopacket's decoded-layer list). */
   reset(): void {
     this.decodedTo = Layer.NONE;
     this.snaplenCut = false;
@@ -114,32 +116,15 @@ export class DecodedPacket {
     this.vlanCount = 0;
     this.sllPacketType = -1;
     this.l3 = L3.NONE;
-    this.l3Offset = 0;
-    this.ipHeaderLength = 0;
-    this.ipTotalLength = 0;
     this.protocol = -1;
     this.isFragment = false;
-    this.fragmentOffset = 0;
-    this.moreFragments = false;
     this.reassembled = false;
     this.buf = this.frame;
-    this.l4Offset = 0;
     this.srcPort = 0;
     this.dstPort = 0;
     this.tcpFlags = 0;
-    this.tcpHeaderLength = 0;
-    this.mss = -1;
-    this.windowScale = -1;
-    this.sackPermitted = false;
-    this.sackCount = 0;
-    this.hasTimestamps = false;
     this.icmpType = -1;
-    this.icmpCode = -1;
-    this.icmpId = -1;
-    this.icmpSeq = -1;
     this.arpOp = -1;
-    this.arpSenderMacOffset = -1;
-    this.arpTargetMacOffset = -1;
     this.payloadOffset = 0;
     this.payloadLength = 0;
     this.payloadWireLength = 0;
