@@ -10,7 +10,9 @@ import { captureFormats } from './formats';
 import { LinkType, type CaptureFormat, type CaptureInterface, type CaptureSummary, type PacketRecord, type PacketSink } from './types';
 
 /** A push parser for one format: gets the input in chunks of any size (chunks are only valid
- *  during the call: the parser copies what it must keep), emits PacketRecords to ctx.sink. */
+ *  during the call: the parser copies what it must keep), emits PacketRecords to ctx.sink.
+ *  Chunks are often Node Buffers, whose slice() is a view, not a copy: copy with
+ *  Uint8Array.prototype.slice.call(chunk, a, b) or Buffer.from(chunk.subarray(a, b)). */
 export interface ChunkParser {
   push(chunk: Uint8Array): void;
   /** End of input: report a record cut short as truncation. */
@@ -116,10 +118,14 @@ class CaptureReading implements ParserContext {
       this.parser.push(chunk);
       return;
     }
+    if (this.headLength === 0 && chunk.length >= SNIFF_BYTES) {
+      this.startParser(chunk);
+      return;
+    }
     // Copy: the caller reuses its buffer, and these bytes wait for the sniff.
     this.head.push(Uint8Array.prototype.slice.call(chunk));
     this.headLength += chunk.length;
-    if (this.headLength >= SNIFF_BYTES) this.startParser();
+    if (this.headLength >= SNIFF_BYTES) this.startParser(concat(this.head, this.headLength));
   }
 
   /** The input failed (gzip damage, read error): keep what we have, say where it stopped. */
@@ -138,7 +144,7 @@ class CaptureReading implements ParserContext {
         this.problem('unreadable', 'empty input: not a capture', 0, true, 0);
         return;
       }
-      this.startParser();
+      this.startParser(concat(this.head, this.headLength));
     }
     if (this.parser && !this.stopped) this.parser.finish();
   }
@@ -156,8 +162,7 @@ class CaptureReading implements ParserContext {
     };
   }
 
-  private startParser(): void {
-    const head = concat(this.head, this.headLength);
+  private startParser(head: Uint8Array): void {
     this.head = [];
     const spec = this.formats.find((f) => f.sniff(head.subarray(0, SNIFF_BYTES)));
     if (!spec) {
