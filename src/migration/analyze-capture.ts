@@ -34,6 +34,8 @@ export interface AnalyzeOptions {
   /** Called as each migration completes (before analyzeCapture returns). */
   onMigration?: (record: MigrationRecord, detail: MigrationDetail) => void;
   onProgress?(bytesRead: number, totalBytes: number | undefined): void;
+  /** false (live): records only go to onMigration; finished state is dropped. Default true. */
+  retain?: boolean;
 }
 
 /** One libvirt message with its connection, as `--messages` prints it. */
@@ -81,10 +83,12 @@ export interface Analyzer {
 export function createAnalyzer(file: string, options: AnalyzeOptions = {}): Analyzer {
   const problems: CaptureProblem[] = [];
   const conversations: LibvirtConversation[] = [];
+  let libvirtConnections = 0; // counted instead of kept when not retaining
   const rows: LibvirtMessageRow[] | undefined = options.messages ? [] : undefined;
   const enrichers = options.enrichers ?? defaultEnrichers();
   const timeline = new TimelineBuilder({
     capture: file,
+    retain: options.retain,
     onMigration: (record, detail) => {
       for (const e of enrichers) e.enrich(record, detail);
       options.onMigration?.(record, detail);
@@ -95,7 +99,8 @@ export function createAnalyzer(file: string, options: AnalyzeOptions = {}): Anal
   const libvirt = libvirtDetector(
     {
       conversation: (conv) => {
-        conversations.push(conv);
+        if (options.retain !== false) conversations.push(conv);
+        else libvirtConnections++;
         timeline.conversation(conv);
       },
       message: (conv, msg) => {
@@ -130,7 +135,9 @@ export function createAnalyzer(file: string, options: AnalyzeOptions = {}): Anal
     finish(): CaptureAnalysis {
       const result = pipeline.finish();
       timeline.finish();
-      return collect(file, result, timeline, conversations, problems, rows);
+      const analysis = collect(file, result, timeline, conversations, problems, rows);
+      analysis.summary.libvirtConnections += libvirtConnections;
+      return analysis;
     },
   };
 }

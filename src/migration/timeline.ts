@@ -71,6 +71,9 @@ export interface TimelineOptions {
   capture: string;
   tsDigits?: number;
   onMigration?: (record: MigrationRecord, detail: MigrationDetail) => void;
+  /** false: do not keep emitted records, and forget finished conversations, migrations and data
+   *  connections (bounded memory for live capture; records only reach onMigration). Default true. */
+  retain?: boolean;
 }
 
 /** What a record was built from (for --timeline, tests, and enrichment with QEMU figures). */
@@ -102,6 +105,7 @@ export class TimelineBuilder {
   readonly opaque: OpaqueConnection[] = [];
   readonly records: MigrationRecord[] = [];
   readonly details: MigrationDetail[] = [];
+  private emittedCount = 0;
   tsDigits: number;
 
   constructor(private readonly options: TimelineOptions) {
@@ -242,6 +246,7 @@ export class TimelineBuilder {
 
   private tryEmitAll(): void {
     for (const m of this.migrations) if (!m.emitted && this.isComplete(m)) this.emit(m);
+    if (this.options.retain === false) this.prune();
   }
 
   private isComplete(m: Migration): boolean {
@@ -356,7 +361,7 @@ export class TimelineBuilder {
 
     const record: MigrationRecord = {
       capture: this.options.capture,
-      index: this.records.length + 1,
+      index: ++this.emittedCount,
       domain: domainName,
       uuid,
       source: m.source ? m.source.state.conv.flow.server.ip : control.client.ip,
@@ -387,9 +392,25 @@ export class TimelineBuilder {
       warnings,
     };
     const detail: MigrationDetail = { markers: this.markerMessages(m), dataFlow: data, tunnel, controlFlow: control };
-    this.records.push(record);
-    this.details.push(detail);
+    if (this.options.retain !== false) {
+      this.records.push(record);
+      this.details.push(detail);
+    }
     this.options.onMigration?.(record, detail);
+  }
+
+  /** Live capture: drop what can no longer contribute to a migration. */
+  private prune(): void {
+    const pending = this.migrations.filter((m) => !m.emitted);
+    const needed = new Set<ConversationState>(pending.flatMap((m) => (m.source ? [m.control, m.source.state] : [m.control])));
+    for (const [conv, state] of this.states) {
+      if (state.ended && !needed.has(state)) this.states.delete(conv);
+    }
+    const kept = this.migrations.filter((m) => !m.emitted || this.states.has(m.control.conv));
+    this.migrations.splice(0, this.migrations.length, ...kept);
+    const claimed = new Set(pending.map((m) => m.dataFlow));
+    const flows = this.dataFlows.filter((d) => d.end === undefined || claimed.has(d) || (pending.length > 0 && !this.migrations.some((m) => m.dataFlow === d)));
+    this.dataFlows.splice(0, this.dataFlows.length, ...flows);
   }
 
   private markerMessages(m: Migration): MarkerMessage[] {

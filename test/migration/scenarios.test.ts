@@ -20,11 +20,16 @@ const OFFLINE = 1 << 10;
 
 class Scenario {
   readonly emitted: MigrationRecord[] = [];
-  readonly timeline = new TimelineBuilder({ capture: 'synthetic', tsDigits: 9, onMigration: (r) => this.emitted.push(r) });
+  readonly timeline: TimelineBuilder;
   private readonly current = new CurrentPacket();
-  private readonly data = dataConnectionDetector(this.timeline, this.current);
+  private readonly data: ReturnType<typeof dataConnectionDetector>;
   private packet = 0;
   private flows = 0;
+
+  constructor(retain = true) {
+    this.timeline = new TimelineBuilder({ capture: 'synthetic', tsDigits: 9, retain, onMigration: (r) => this.emitted.push(r) });
+    this.data = dataConnectionDetector(this.timeline, this.current);
+  }
 
   connect(client: string, server: string, ms: number): Connection {
     const flow = this.flow(client, 40000 + this.flows, server, 16509, ms);
@@ -220,4 +225,15 @@ test('cancelled (FINISH with cancelled=1 and an error reply) and incomplete (cap
   assert.match(incomplete.reason ?? '', /no FINISH/);
   assert.deepEqual(Object.keys(incomplete.phases), ['remoteConnect', 'preparation']);
   assert.equal(incomplete.migrationTimeSec, undefined);
+});
+
+test('live form (retain: false): migrations still come out in order, nothing is kept', () => {
+  const s = new Scenario(false);
+  for (let i = 0; i < 20; i++) p2p(s, '10.0.0.1', '10.0.0.2', i * 1000, `vm${i}`, 49152).close(i * 1000 + 400);
+  s.timeline.finish();
+  assert.deepEqual(s.emitted.map((r) => r.index), Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.ok(s.emitted.every((r) => r.outcome === 'completed' && r.transfer?.bytes === 1_000_000));
+  assert.equal(s.timeline.records.length, 0);
+  const internals = s.timeline as unknown as { states: Map<unknown, unknown>; migrations: unknown[]; dataFlows: unknown[] };
+  assert.deepEqual([internals.states.size, internals.migrations.length, internals.dataFlows.length], [0, 0, 0]);
 });
