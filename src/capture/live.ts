@@ -115,7 +115,7 @@ export interface CaptureDevice {
 export function parseDeviceList(text: string): CaptureDevice[] {
   const devices: CaptureDevice[] = [];
   for (const line of text.split('\n')) {
-    const m = /^\s*\d+\.(\S+)(?:\s+\((.*?)\))?(?:\s+\[(.*)\])?\s*$/.exec(line);
+    const m = /^\s*\d+\.(\S+)(?:\s+\((.*)\))?(?:\s+\[([^\]]*)\])?\s*$/.exec(line); // descriptions may hold ( )
     if (!m) continue;
     devices.push({ name: m[1], description: m[2], flags: m[3] ? m[3].split(',').map((f) => f.trim()).filter((f) => f && f !== 'none') : [] });
   }

@@ -138,8 +138,11 @@ export async function runLive(args: LiveArgs, output: LiveOutput = processOutput
     bufferKib: args.bufferKib,
     statsIntervalMs: Math.round((args.statsInterval ?? 1) * 1000),
   });
+  let packetsSeen = 0;
   const onCounters = (counters: CaptureCounters): void => {
     ledger.report(counters.droppedByKernel + (counters.droppedByInterface ?? 0), nowInstant());
+    // A heartbeat for monitors (and the rate harness): how far analysis has got, drops so far.
+    if (args.json && !shuttingDown) output.out(`${JSON.stringify({ type: 'counters', analysedPackets: packetsSeen, ...counters })}\n`);
     printPending();
   };
   capture.onCounters = onCounters;
@@ -168,7 +171,7 @@ export async function runLive(args: LiveArgs, output: LiveOutput = processOutput
       downstream.problem?.(p);
     },
     packet: (r) => {
-      if (!captureStart) captureStart = { sec: r.sec, ps: r.ps };
+      if (packetsSeen++ === 0) captureStart = { sec: r.sec, ps: r.ps };
       downstream.packet(r);
     },
   };
@@ -253,7 +256,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       .option('write', { alias: 'w', type: 'string', describe: 'also write the packets to this pcapng file' })
       .option('rotate-mb', { type: 'number', describe: 'with --write: start a new file every N MB (name-000001.pcapng, …)' })
       .option('rotate-files', { type: 'number', describe: 'with --rotate-mb: keep only the newest K files' })
-      .option('json', { type: 'boolean', default: false, describe: 'one JSON line per migration ({type:"migration",record}) and a final summary line' })
+      .option('json', { type: 'boolean', default: false, describe: 'JSON lines: {type:"migration",record} as each completes, {type:"counters"} at each drop poll, {type:"summary"} at the end' })
       .option('tcpdump', { type: 'string', default: 'tcpdump', describe: 'tcpdump binary to run' })
       .option('buffer-kib', { type: 'number', default: DEFAULT_BUFFER_KIB, describe: 'kernel capture buffer, KiB (tcpdump -B)' })
       .option('stats-interval', { type: 'number', default: 1, describe: 'seconds between drop-counter polls (0: only at exit)' })
