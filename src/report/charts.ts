@@ -82,14 +82,15 @@ export function meanCiSpec(groups: readonly GroupSummary[], metric: MetricDefini
       };
     });
   if (values.length === 0) return undefined;
-  const ciLabel = groups[0]?.metrics[metric.key]?.ciMethod === 'normal' ? 'normal' : 'Student t';
+  const first = groups.find((g) => g.metrics[metric.key])?.metrics[metric.key];
+  const ciLabel = `${Math.round((first?.confidence ?? 0.95) * 1000) / 10}% CI, ${first?.ciMethod === 'normal' ? 'normal' : 'Student t'}`;
   const levels = [...new Set(values.map((v) => v.level))]; // first-seen order, as the groups came
   const x = { field: 'level', type: 'nominal', title: xFactor ?? 'group', sort: levels, axis: { labelAngle: 0 } };
   const color = { field: 'series', type: 'nominal', title: groupBy.slice(1).join(' / ') || null };
   const offset = { field: 'series' };
   return {
     $schema: SCHEMA,
-    title: `${metric.label} (${metric.unit}): mean ± 95% CI (${ciLabel})`,
+    title: `${metric.label} (${metric.unit}): mean ± ${ciLabel}`,
     data: { values },
     width: 480,
     height: 240,

@@ -36,8 +36,13 @@ export function formatPercent(fraction: number | undefined): string {
   return fraction === undefined || !Number.isFinite(fraction) ? '–' : `${(fraction * 100).toFixed(1)}%`;
 }
 
+/** "95%" for confidence 0.95. */
+export function ciLevel(ci: CiOptions): string {
+  return `${Math.round(ci.confidence * 1000) / 10}%`;
+}
+
 export function ciDescription(ci: CiOptions): string {
-  const level = `${Math.round(ci.confidence * 1000) / 10}%`;
+  const level = ciLevel(ci);
   return ci.method === 't'
     ? `${level} CI: Student t, t(1−α/2, n−1) × s/√n (default; --ci normal for the study's z × s/√n)`
     : `${level} CI: normal, z(1−α/2) × s/√n (z = 1.959964 at 95%, the study's tables; --ci t for small n)`;
@@ -98,7 +103,7 @@ export function markdownReport(data: ReportData, chartFiles: readonly string[] =
   const out: string[] = ['# Migration report', '', `Generated ${data.generatedAt}. ${data.records} migrations from ${data.files} inputs; grouped by ${data.groupBy.length ? data.groupBy.join(', ') : '(no factor: one group)'}.`, '', ciDescription(data.ci) + '.', ''];
   for (const g of data.groups) {
     out.push(`## ${mdEscape(g.key)}`, '', `${g.included} of ${g.migrations} migrations in the statistics (${outcomesText(g)}).`, '');
-    out.push('| phase / metric | unit | n | mean | sd | 95% CI | CoV |', '|---|---|--:|--:|--:|--:|--:|');
+    out.push(`| phase / metric | unit | n | mean | sd | ${ciLevel(data.ci)} CI | CoV |`, '|---|---|--:|--:|--:|--:|--:|');
     for (const m of metricsOf(g)) {
       const s = g.metrics[m.key];
       const ci = s.ciLow === undefined ? '–' : `[${formatValue(s.ciLow, m)}, ${formatValue(s.ciHigh, m)}]`;
