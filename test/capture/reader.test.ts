@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import * as zlib from 'node:zlib';
 import { readCapture, readCaptureStream } from '../../src/capture/reader';
 import { encodePcap, encodePcapng, type FrameToWrite } from '../../src/capture/writer';
-import { capturesDir, fixture } from '../helpers/paths';
+import { capturesDir, fixture, sharedCapturesDir } from '../helpers/paths';
 import { collector, framesOf, gunzipFile, readSplit } from './collect';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'migscope-capture-test-'));
@@ -49,6 +49,23 @@ for (const name of ['a-p2p-src2dst', 'f-fail-nobridge']) {
     assert.equal(summary.interfaces[0].linkType, 1);
     assert.equal(summary.interfaces[0].tsDigits, 9);
     assert.equal(summary.bytesRead, gunzipFile(path.join(capturesDir, `${name}.pcap.gz`)).length);
+  });
+}
+
+// tcpdump's own "N packets captured" line, saved when each capture was made.
+const tcpdumpLogs = [capturesDir, sharedCapturesDir].flatMap((dir) =>
+  fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.tcpdump.txt')).map((f) => path.join(dir, f)) : []);
+const seen = new Set<string>();
+for (const log of tcpdumpLogs) {
+  const name = path.basename(log, '.tcpdump.txt');
+  const capture = log.replace(/\.tcpdump\.txt$/, '.pcap.gz');
+  if (seen.has(name) || !fs.existsSync(capture)) continue;
+  seen.add(name);
+  test(`${name}: packet count equals tcpdump's "packets captured"`, async () => {
+    const captured = Number(/^(\d+) packets captured/m.exec(fs.readFileSync(log, 'utf8'))![1]);
+    const summary = await readCapture(capture, { packet() {} });
+    assert.deepEqual(summary.problems, []);
+    assert.equal(summary.packets, captured);
   });
 }
 
