@@ -59,14 +59,24 @@ const reportCase = (jobs: number): BenchCase => ({
   input: 'small',
   runs: 1,
   ownInput: reportInput,
-  command: (dir) => (fs.existsSync(path.join(distRoot, 'src', 'cli', 'report.js')) ? [process.execPath, cliJs, 'report', dir, '--jobs', String(jobs), '--quiet'] : 'no report command in this build'),
+  command: (dir) => (fs.existsSync(path.join(distRoot, 'src', 'cli', 'report.js')) ? [process.execPath, cliJs, 'report', dir, '--jobs', String(jobs), '--quiet', '--save-records', reportRecords] : 'no report command in this build'),
 });
+// The statistics + every output format (Vega charts included) from the records saved above.
+const reportRecords = path.join(cacheDir, `report-${REPORT_COPIES}.records.json`);
+const reportFromRecords: BenchCase = {
+  name: `migscope report ${REPORT_COPIES} saved records --out`,
+  input: 'small',
+  runs: 1,
+  ownInput: () => ({ file: reportRecords, info: { bytes: fs.existsSync(reportRecords) ? fs.statSync(reportRecords).size : 0 } }),
+  command: (file) => (fs.existsSync(file) ? [process.execPath, cliJs, 'report', file, '--quiet', '--out', path.join(cacheDir, 'report-out')] : 'run a report capture case first (it saves the records)'),
+};
 
 const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 
 const cases: BenchCase[] = [
   { name: 'raw read (floor)', input: 'main', command: (f) => [process.execPath, walkersJs, 'raw', f] },
   { name: 'bare pcap walk', input: 'main', command: (f) => [process.execPath, walkersJs, 'bare', f] },
+  { name: 'bare sync walk (4 MiB readSync)', input: 'main', command: (f) => [process.execPath, walkersJs, 'bare-sync', f] },
   { name: 'migscope reader', input: 'main', command: (f) => [process.execPath, walkersJs, 'reader', f] },
   { name: 'pcap-parser 0.2.1', input: 'main', command: (f) => [process.execPath, walkersJs, 'pcap-parser', f] },
   {
@@ -88,6 +98,7 @@ const cases: BenchCase[] = [
   },
   reportCase(1),
   reportCase(2),
+  reportFromRecords,
 ];
 
 interface Result { name: string; file: string; bytes: number; packets?: number; seconds?: number; rssKiB?: number; skipped?: string }
