@@ -59,7 +59,7 @@ export class PcapngWriter {
   private closed = false;
   private packets = 0;
   private bytesOut = 0;
-  /** if_tsoffset for picosecond interfaces: fixed by the first packet written. */
+  /** if_tsoffset for interfaces finer than ns: a day boundary ≥ 1 day before the first packet. */
   private picoOffset: number | undefined;
 
   constructor(private readonly output: ByteOutput, private readonly section: PcapngSectionInfo = {}) {}
@@ -104,7 +104,9 @@ export class PcapngWriter {
   writePacket(interfaceId: number, sec: number, ps: number, data: Uint8Array, wirelen: number = data.length, comment?: string): void {
     const iface = this.interfaces[interfaceId];
     if (!iface) throw new Error(`pcapng writer: no interface ${interfaceId}`);
-    if (!iface.written) this.writeInterfacesUpTo(interfaceId, sec);
+    // The first packet of the file, on any interface, fixes the offset of all picosecond ones.
+    this.picoOffset ??= Math.max(0, Math.floor((sec - TSOFFSET_MARGIN_SEC) / 86_400) * 86_400);
+    if (!iface.written) this.writeInterfacesUpTo(interfaceId);
     const units = this.units(iface, sec, ps);
     const commentBytes = comment ? Buffer.from(comment, 'utf8') : undefined;
     const dataPadded = pad4(data.length);
@@ -131,7 +133,7 @@ export class PcapngWriter {
   /** Writes pending headers, flushes the buffer. Further calls throw; closing twice is harmless. */
   close(): void {
     if (this.closed) return;
-    if (this.interfaces.length > 0) this.writeInterfacesUpTo(this.interfaces.length - 1, undefined);
+    if (this.interfaces.length > 0) this.writeInterfacesUpTo(this.interfaces.length - 1);
     else this.writeSectionHeader();
     this.flush();
     this.closed = true;
@@ -155,16 +157,15 @@ export class PcapngWriter {
   }
 
   /** IDBs must precede the packets that use them; ids follow declaration order, so every interface
-   *  declared up to `id` is written now. `firstSec`: the first packet's time (fixes if_tsoffset). */
-  private writeInterfacesUpTo(id: number, firstSec: number | undefined): void {
+   *  declared up to `id` is written now. */
+  private writeInterfacesUpTo(id: number): void {
     this.writeSectionHeader();
     for (let i = 0; i <= id; i++) {
       const iface = this.interfaces[i];
       if (iface.written) continue;
       if (iface.info.tsDigits > 9) {
         // 2^64 units at 10^-10 s and finer cover less than 60 years: count from an offset.
-        this.picoOffset ??= firstSec === undefined ? 0 : Math.max(0, Math.floor((firstSec - TSOFFSET_MARGIN_SEC) / 86_400) * 86_400);
-        iface.tsOffset = this.picoOffset;
+        iface.tsOffset = this.picoOffset ?? 0;
       }
       this.writeInterfaceBlock(iface);
       iface.written = true;
