@@ -37,6 +37,26 @@ export const walkers: Record<string, Walker> = {
     return { packets, bytes };
   },
 
+  /** The tightest walk we can write: readSync into a reused 4 MiB buffer, no subarray, the tail
+   *  moved to the front (the reader's I/O pattern without its checks, timestamps or sink). */
+  async 'bare-sync'(file) {
+    const fd = fs.openSync(file, 'r');
+    const buf = Buffer.allocUnsafe(4 * 1024 * 1024 + 262144);
+    let packets = 0, bytes = 0, have = 0, pos = 24;
+    for (let n; (n = fs.readSync(fd, buf, have, 4 * 1024 * 1024, null)) > 0;) {
+      have += n;
+      while (pos + 16 <= have) {
+        const caplen = buf.readUInt32LE(pos + 8);
+        if (pos + 16 + caplen > have) break;
+        packets++; bytes += caplen; pos += 16 + caplen;
+      }
+      buf.copy(buf, 0, pos, have);
+      have -= pos; pos = 0;
+    }
+    fs.closeSync(fd);
+    return { packets, bytes };
+  },
+
   /** migscope's reader alone, with a sink that only counts. */
   async reader(file) {
     let packets = 0, bytes = 0;
