@@ -28,7 +28,8 @@ export function displayUnit(metric: MetricDefinition): string {
 
 export function formatValue(value: number | undefined, metric: MetricDefinition): string {
   if (value === undefined || !Number.isFinite(value)) return '–';
-  if (metric.unit === 's') return value.toFixed(4);
+  // Seconds: at least 4 decimals, and 4 significant digits for short phases (1 ms remote connect).
+  if (metric.unit === 's') return value.toFixed(value === 0 ? 4 : Math.max(4, Math.min(9, 3 - Math.floor(Math.log10(Math.abs(value))))));
   return (value / MIB).toFixed(3);
 }
 
