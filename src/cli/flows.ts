@@ -9,8 +9,8 @@ import { summarizeFlow, type DirectionSummary, type FlowSummary } from '../flow/
 
 interface FlowsArgs {
   captures: string[];
-  json: boolean;
-  csv: boolean;
+  json?: boolean;
+  csv?: boolean;
   quiet: boolean;
 }
 
@@ -138,13 +138,11 @@ export const flowsCommand: CommandModule<object, FlowsArgs> = {
   builder: (y) =>
     y
       .positional('captures', { type: 'string', array: true, demandOption: true, describe: "pcap/pcapng/DPMI files, gzip ok, '-' = stdin" })
-      .option('json', { type: 'boolean', default: false, describe: 'print JSON (an array, one entry per capture)' })
-      .option('csv', { type: 'boolean', default: false, describe: 'print CSV, one row per flow' })
+      // no defaults: yargs' conflicts() treats a defaulted option as given
+      .option('json', { type: 'boolean', describe: 'print JSON (an array, one entry per capture)' })
+      .option('csv', { type: 'boolean', describe: 'print CSV, one row per flow' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no table, no progress (exit code only)' })
-      .check((a) => {
-        if (a.json && a.csv) throw new Error('choose one of --json and --csv');
-        return true;
-      }) as any,
+      .conflicts('json', 'csv') as any,
   handler: async (args) => {
     process.exitCode = await runFlows(args);
   },
