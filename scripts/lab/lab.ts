@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { labScript, modes, runMigration, type Mode, type RunOptions } from './run';
+import { makeFixtures } from './make-fixtures';
 import { slimCapture } from './slim-capture';
 
 function requireRoot(): void {
@@ -159,6 +160,19 @@ void yargs(hideBin(process.argv))
     async (a) => {
       const s = await slimCapture(a.input, a.output, { keepPayload: a.keep });
       console.log(`${a.output}: ${s.packets} packets, ${s.slimmed} slimmed, ${s.bytesIn} → ${s.bytesOut} bytes`);
+    },
+  )
+  .command(
+    'fixtures <from> <to>',
+    'copy runs as fixtures: slimmed gzipped captures (except --full names), ground truth, oracles, manifests',
+    (y) =>
+      y
+        .positional('from', { type: 'string', demandOption: true })
+        .positional('to', { type: 'string', demandOption: true })
+        .option('full', { type: 'string', default: '', describe: 'comma-separated run names kept whole (gzip -9)' }),
+    async (a) => {
+      const files = await makeFixtures(a.from, a.to, new Set(a.full.split(',').filter(Boolean)));
+      console.log(`${files.length} files written under ${a.to}`);
     },
   )
   .demandCommand(1)

@@ -230,21 +230,38 @@ export async function runMigration(o: RunOptions): Promise<RunResult> {
   let abortOutput: string | null = null;
   let postcopyOutput: string | null = null;
   const side: Promise<void>[] = [];
+  let virshDone = false;
+  const virshExit: Promise<number> = new Promise((resolve) =>
+    virsh.once('exit', (code) => {
+      virshDone = true;
+      resolve(code ?? -1);
+    }),
+  );
+  // Act on the job only once memory is flowing: a fixed delay misses it when prepare is slow.
+  const whenTransferring = async (minBytes: number): Promise<boolean> => {
+    const until = Date.now() + 120_000;
+    while (!virshDone && Date.now() < until) {
+      const info = jobFiguresFromDomjobinfo(parseDomjobinfo(lab(['virsh', source, 'domjobinfo', 'vm'], true)));
+      if ((info.dataProcessedBytes ?? 0) >= minBytes) return true;
+      await sleep(100);
+    }
+    return false;
+  };
   if (o.mode === 'cancel') {
     side.push(
-      sleep(1500).then(() => {
-        abortOutput = lab(['virsh', source, 'domjobabort', 'vm'], true);
+      whenTransferring(8 << 20).then((ok) => {
+        abortOutput = ok ? lab(['virsh', source, 'domjobabort', 'vm'], true) : 'not sent: the job ended before 8 MiB were transferred';
       }),
     );
   }
   if (o.mode === 'postcopy') {
     side.push(
-      sleep(1000).then(() => {
-        postcopyOutput = lab(['virsh', source, 'migrate-postcopy', 'vm'], true);
+      whenTransferring(8 << 20).then((ok) => {
+        postcopyOutput = ok ? lab(['virsh', source, 'migrate-postcopy', 'vm'], true) : 'not sent: the job ended before 8 MiB were transferred';
       }),
     );
   }
-  const virshRc: number = await new Promise((resolve) => virsh.once('exit', (code) => resolve(code ?? -1)));
+  const virshRc = await virshExit;
   const endNs = wallNs();
   await Promise.all(side);
   await sleep(o.settleS * 1000);
