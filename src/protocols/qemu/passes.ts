@@ -59,6 +59,10 @@ export function qemuStreamWarnings(result: QemuStreamResult): string[] {
   } else if (result.truncated) {
     notes.push(`QEMU stream: ${result.truncated}`);
   }
+  if (result.resyncs.length > 0) {
+    const lost = result.resyncs.reduce((sum, r) => sum + r.lostBytes + (r.skippedBytes ?? 0), 0);
+    notes.push(`QEMU stream: ${result.resyncs.length} capture gap(s) outside page contents; decoding resumed at the next ram section, so pages in ${lost} bytes are missing from the counts`);
+  }
   if (result.gapsInsidePages > 0) notes.push(`QEMU stream: ${result.gapsInsidePages} capture gaps fell inside page contents (${result.lostBytes} bytes); page counts are complete`);
   if (result.postcopy) notes.push('QEMU stream: postcopy was used; passes after POSTCOPY_RUN are page requests, not sweeps');
   if (!result.passesFromResends) notes.push('QEMU stream: RAM too large to track re-sent pages; passes are sweeps through RAM');

@@ -63,6 +63,13 @@ export interface QemuStopAndCopy {
   deviceBytes: number; // FULL records
 }
 
+export interface QemuResync {
+  gapOffset: number; // stream offset where bytes went missing
+  lostBytes: number;
+  resumedOffset?: number; // offset of the section header where decoding resumed
+  skippedBytes?: number; // bytes received but passed over while searching
+}
+
 export interface QemuDecodeStop {
   kind: ProblemKind;
   detail: string;
@@ -85,6 +92,9 @@ export interface QemuStreamResult {
   decodedBytes: number; // bytes the decoder got through
   lostBytes: number; // announced gaps
   gapsInsidePages: number; // gaps that fell inside page contents (decoding went on)
+  /** Gaps elsewhere in pre-copy: decoding resumed at the next ram section header (EOS + footer +
+   *  PART/END anchor); pages inside the skipped bytes are missing from the counts. */
+  resyncs: QemuResync[];
   first?: Timestamp;
   last?: Timestamp;
   sections: QemuSection[];
@@ -118,8 +128,10 @@ const M_RAM = 2;
 const M_MEMSIZE = 3;
 const M_DEVICE = 4; // FULL payload: buffered until its end is found
 const M_VMDESC = 5; // JSON collected
-const M_STOPPED = 6;
-const M_DONE = 7;
+const M_RESYNC = 6; // after a gap: looking for the next ram section (reference §7)
+const M_STOPPED = 7;
+const M_DONE = 8;
+const MAX_RESYNCS = 1000;
 
 const STAGE_SIZE = 1024; // larger than any header item (≤ 1+4+1+255+4+4)
 const MAX_INLINE_COMMAND = 64;
@@ -224,6 +236,11 @@ export class QemuStreamDecoder {
   private deviceLen = 0;
   private deviceSearchFrom = 0;
   private deviceStartOffset = 0;
+  private readonly resyncs: QemuResync[] = [];
+  private recovering = false; // since the last resync no EOS was decoded: a failure resyncs again
+  private blockUncertain = false; // CONTINUE records after a resync may belong to another block
+  private readonly resyncTail = new Uint8Array(64);
+  private resyncTailLen = 0;
   private vmDescRemaining = 0;
   private vmDescBuf?: Uint8Array;
   private vmDescLen = 0;
@@ -259,7 +276,28 @@ export class QemuStreamDecoder {
       this.gapsInsidePages++;
       return;
     }
-    this.stop('gap', `${length} bytes missing from the capture at stream offset ${this.offset + this.stageLen}`, at);
+    if (this.mode === M_VMDESC && length <= this.vmDescRemaining) {
+      this.vmDescRemaining -= length;
+      this.offset += length;
+      this.vmDescBuf = undefined; // the JSON is incomplete: not parsed
+      this.gapsInsidePages++;
+      if (this.vmDescRemaining === 0) this.mode = M_TOP;
+      return;
+    }
+    const gapOffset = this.offset + this.stageLen;
+    if (this.mode === M_RESYNC) {
+      this.resyncs[this.resyncs.length - 1].lostBytes += length;
+      this.offset += length;
+      this.resyncTailLen = 0;
+      return;
+    }
+    if (this.ramSectionId >= 0 && !this.stopAndCopy && this.resyncs.length < MAX_RESYNCS && (this.mode === M_RAM || this.mode === M_TOP)) {
+      this.resyncs.push({ gapOffset, lostBytes: length });
+      this.offset = gapOffset + length;
+      this.enterResync();
+      return;
+    }
+    this.stop('gap', `${length} bytes missing from the capture at stream offset ${gapOffset}`, at);
   }
 
   /** The stream ended (FIN, RST, end of capture). */
@@ -294,6 +332,7 @@ export class QemuStreamDecoder {
       decodedBytes: this.stopped ? this.stopped.offset : this.offset,
       lostBytes: this.lostBytes,
       gapsInsidePages: this.gapsInsidePages,
+      resyncs: this.resyncs.map((r) => ({ ...r })),
       first: this.first,
       last: this.last,
       sections: [...this.sections.values()].map((s) => ({ ...s })),
@@ -332,6 +371,10 @@ export class QemuStreamDecoder {
         pos = this.feedVmDescription(buf, pos, end, at);
         continue;
       }
+      if (this.mode === M_RESYNC) {
+        pos = this.scanForRamSection(buf, pos, end, at);
+        continue;
+      }
       if (this.stageLen > 0) {
         const had = this.stageLen;
         const k = Math.min(STAGE_SIZE - had, end - pos);
@@ -340,7 +383,11 @@ export class QemuStreamDecoder {
         this.curAt = this.stageAt;
         this.curOffset = this.offset;
         const used = this.step(stage, 0, had + k);
-        if (used === FAILED) return;
+        if (used === FAILED) {
+          if (this.mode !== M_RESYNC) return;
+          this.offset += had; // the staged bytes are dropped; scanning goes on from pos
+          continue;
+        }
         if (used === NEED_MORE) {
           if (had + k >= STAGE_SIZE) {
             this.stop('corrupt', `a record header longer than ${STAGE_SIZE} bytes at stream offset ${this.offset}`, this.stageAt);
@@ -367,7 +414,7 @@ export class QemuStreamDecoder {
         this.stageLen = n;
         this.stageAt = at;
         pos = end;
-      } else {
+      } else if (this.mode !== M_RESYNC) {
         return;
       }
     }
@@ -563,6 +610,7 @@ export class QemuStreamDecoder {
     const address = hi * 4294967296 + (lo - flags);
     if (flags === RamFlag.EOS) {
       this.records.eos++;
+      this.recovering = false;
       this.mode = M_TOP;
       return 8;
     }
@@ -616,14 +664,18 @@ export class QemuStreamDecoder {
         break;
     }
     // Everything needed is here: account for the page once.
+    if ((flags & RamFlag.CONTINUE) === 0) this.blockUncertain = false;
     this.currentBlock = block;
     this.skip = skip;
-    this.notePage(block, address, kind);
+    this.notePage(this.blockUncertain ? -1 : block, address, kind);
     return q - p;
   }
 
+  /** `block` -1: not known for sure (after a resync), so not used for order or re-sends. */
   private notePage(block: number, address: number, kind: number): void {
-    if (this.sectionPhase !== RecordType.SECTION_END) {
+    if (this.sectionPhase !== RecordType.SECTION_END && block < 0) {
+      if (this.pass === undefined) this.openPass();
+    } else if (this.sectionPhase !== RecordType.SECTION_END) {
       const position = block * BLOCK_POSITION_SCALE + address;
       const wrapped = position <= this.lastPosition;
       if (wrapped || this.lastPosition < 0) this.sweeps++;
@@ -912,7 +964,87 @@ export class QemuStreamDecoder {
     return blocks.length - 1;
   }
 
+  private enterResync(): void {
+    this.mode = M_RESYNC;
+    this.stageLen = 0;
+    this.skip = 0;
+    this.resyncTailLen = 0;
+    this.recovering = false;
+    if (this.currentBlock >= 0) this.blockUncertain = true;
+  }
+
+  /** The anchor: EOS, [footer 7e <ram id>], then a PART or END header of the ram section. */
+  private anchorAt(b: Uint8Array, i: number): boolean {
+    for (let k = 0; k < 7; k++) if (b[i + k] !== 0) return false;
+    if (b[i + 7] !== RamFlag.EOS) return false;
+    let q = i + 8;
+    const id = this.ramSectionId;
+    if (this.footers) {
+      if (b[q] !== RecordType.SECTION_FOOTER || be32(b, q + 1) !== id) return false;
+      q += 5;
+    }
+    return (b[q] === RecordType.SECTION_PART || b[q] === RecordType.SECTION_END) && be32(b, q + 1) === id;
+  }
+
+  /** Scan for the anchor; on a match, parsing resumes at the section header. */
+  private scanForRamSection(buf: Uint8Array, pos: number, end: number, at: Timestamp): number {
+    const anchorLength = this.footers ? 18 : 13;
+    const headerAt = anchorLength - 5;
+    const resync = this.resyncs[this.resyncs.length - 1];
+    // 1. anchors straddling the previous chunk's tail and this chunk
+    const tail = this.resyncTail;
+    const had = this.resyncTailLen;
+    if (had > 0) {
+      const k = Math.min(anchorLength - 1, end - pos);
+      for (let i = 0; i < k; i++) tail[had + i] = buf[pos + i];
+      for (let i = 0; i + anchorLength <= had + k; i++) {
+        if (!this.anchorAt(tail, i)) continue;
+        const header = i + headerAt;
+        this.resumeAt(resync, this.offset - had + header);
+        if (header < had) {
+          const rest = tail.slice(header, had);
+          this.offset -= had - header;
+          this.feed(rest, 0, rest.length, at);
+          return pos;
+        }
+        this.offset += header - had;
+        return pos + (header - had);
+      }
+    }
+    // 2. anchors inside this chunk
+    for (let i = pos; i + anchorLength <= end; i++) {
+      if (buf[i + 7] !== RamFlag.EOS || !this.anchorAt(buf, i)) continue;
+      const header = i + headerAt;
+      this.offset += header - pos;
+      this.resumeAt(resync, this.offset);
+      return header;
+    }
+    // 3. none: keep the last bytes for the next chunk
+    const keep = Math.min(anchorLength - 1, end - pos + had);
+    const fromTail = Math.max(0, keep - (end - pos));
+    tail.copyWithin(0, had - fromTail, had);
+    for (let i = 0; i < keep - fromTail; i++) tail[fromTail + i] = buf[end - (keep - fromTail) + i];
+    this.resyncTailLen = keep;
+    this.offset += end - pos;
+    return end;
+  }
+
+  private resumeAt(resync: QemuResync, offset: number): void {
+    resync.resumedOffset = offset;
+    resync.skippedBytes = offset - resync.gapOffset - resync.lostBytes;
+    this.mode = M_TOP;
+    this.section = this.sections.get(this.ramSectionId);
+    this.recovering = true;
+    this.resyncTailLen = 0;
+  }
+
   private fail(kind: ProblemKind, detail: string, consumed?: number): number {
+    if (this.recovering && this.resyncs.length < MAX_RESYNCS) {
+      // the anchor was a false match (or the section after it is damaged): search on
+      this.resyncs.push({ gapOffset: this.curOffset, lostBytes: 0 });
+      this.enterResync();
+      return FAILED;
+    }
     this.stop(kind, detail, this.curAt, consumed === undefined ? this.curOffset : this.curOffset + consumed);
     return FAILED;
   }
@@ -928,5 +1060,5 @@ export class QemuStreamDecoder {
 }
 
 function modeName(mode: number): string {
-  return ['the header', 'between records', 'RAM records', 'the RAM block list', 'device state', 'the VM description', 'stopped', 'done'][mode] ?? 'unknown';
+  return ['the header', 'between records', 'RAM records', 'the RAM block list', 'device state', 'the VM description', 'a search for the next ram section after a gap', 'stopped', 'done'][mode] ?? 'unknown';
 }

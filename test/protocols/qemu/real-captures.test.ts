@@ -137,6 +137,29 @@ test('random splits of a real stream decode to the same result (fast-check)', as
     }),
     { numRuns: 8 },
   );
+  // a capture gap anywhere in pre-copy: decoding resumes, the stream still completes, and only
+  // the pages that can fit in the lost + skipped bytes are missing
+  const precopyEnd = whole.stopAndCopy!.startOffset;
+  fc.assert(
+    fc.property(fc.integer({ min: 300, max: precopyEnd - 200_000 }), fc.integer({ min: 1, max: 100_000 }), (gapStart, gapLength) => {
+      const d = new QemuStreamDecoder();
+      d.push(stream, 0, gapStart, at);
+      d.gap(gapLength, at);
+      for (let pos = gapStart + gapLength; pos < stream.length; pos += 1448) d.push(stream, pos, Math.min(stream.length, pos + 1448), at);
+      d.end(at);
+      const r = d.result();
+      assert.equal(r.stopped, undefined);
+      assert.equal(r.complete, true);
+      assert.equal(r.bytes, stream.length);
+      assert.equal(r.resyncs.length + r.gapsInsidePages, 1);
+      const span = r.resyncs.length ? r.resyncs[0].resumedOffset! - gapStart : gapLength;
+      assert.ok(span >= gapLength);
+      assert.ok(r.pages.normal <= whole.pages.normal && r.pages.normal >= whole.pages.normal - Math.ceil(span / 4104));
+      assert.ok(r.pages.zero <= whole.pages.zero && r.pages.zero >= whole.pages.zero - Math.ceil(span / 9));
+      assert.deepEqual(r.stopAndCopy?.pages, whole.stopAndCopy?.pages);
+    }),
+    { numRuns: 10 },
+  );
   // and the segment times as the capture delivered them give the same page counts
   const d = new QemuStreamDecoder();
   rec.chunks.forEach((c, i) => d.push(c, 0, c.length, rec.times[i]));

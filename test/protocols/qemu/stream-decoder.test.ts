@@ -190,3 +190,90 @@ test('detector: QEVM main connection and multifd channels, nothing else', () => 
   assert.equal(detector.create(flow, Uint8Array.from(Buffer.from('SSH-2.0-OpenSSH')), 0), undefined);
   assert.deepEqual(detector.streams.map((s) => s.kind), ['main', 'multifd']);
 });
+
+/** Pre-copy of many sections, so that a gap leaves later ram sections to resume at. */
+function manySections(footers: boolean): { bytes: Uint8Array; partOffsets: number[] } {
+  const b = new StreamBuilder();
+  const partOffsets: number[] = [];
+  b.header();
+  if (footers) b.configuration('pc-q35-7.2');
+  b.sectionStart(0x01, RAM_ID, 'ram').memSize(BLOCKS).eos();
+  if (footers) b.footer(RAM_ID);
+  for (let part = 0; part < 8; part++) {
+    partOffsets.push(b.build().length);
+    b.sectionPart(0x02, RAM_ID);
+    for (let page = 0; page < 4; page++) {
+      const address = (part * 4 + page) * TEST_PAGE_SIZE;
+      if (page % 2 === 0) b.normalPage('pc.ram', address);
+      else b.zeroPage('pc.ram', address);
+    }
+    b.eos();
+    if (footers) b.footer(RAM_ID);
+  }
+  partOffsets.push(b.build().length);
+  b.sectionPart(0x03, RAM_ID).zeroPage('pc.ram', 0).eos();
+  if (footers) b.footer(RAM_ID);
+  b.sectionStart(0x04, 9, 'timer', 0, 2).filler(24, 0x11);
+  if (footers) b.footer(9);
+  b.bytes(0x00);
+  return { bytes: b.build(), partOffsets };
+}
+
+for (const footers of [true, false]) {
+  test(`gap outside page contents (${footers ? 'with' : 'without'} footers): decoding resumes at the next ram section`, () => {
+    const { bytes, partOffsets } = manySections(footers);
+    // lose the bytes from inside section 2's header to the middle of section 4
+    const gapStart = partOffsets[2] + 2;
+    const gapEnd = partOffsets[4] + 20;
+    const runs: QemuStreamResult[] = [];
+    for (let cut = gapEnd; cut <= bytes.length; cut += 7) {
+      const d = new QemuStreamDecoder({ pageSize: TEST_PAGE_SIZE });
+      d.push(bytes, 0, gapStart, T0);
+      d.gap(gapEnd - gapStart, T0);
+      d.push(bytes, gapEnd, cut, T0);
+      d.push(bytes, cut, bytes.length, T0);
+      d.end(T0);
+      runs.push(d.result());
+    }
+    for (const r of runs) assert.deepEqual(r, runs[0]);
+    const r = runs[0];
+    assert.equal(r.stopped, undefined, r.stopped?.detail);
+    assert.equal(r.complete, true);
+    assert.equal(r.resyncs.length, 1);
+    assert.equal(r.resyncs[0].gapOffset, gapStart);
+    assert.equal(r.resyncs[0].lostBytes, gapEnd - gapStart);
+    assert.equal(r.resyncs[0].resumedOffset, partOffsets[5]);
+    assert.equal(r.resyncs[0].skippedBytes, partOffsets[5] - gapEnd);
+    // sections 0, 1 and 5..7 were decoded: 5 × (2 normal + 2 zero), + the END's zero page
+    assert.deepEqual(r.pages, { zero: 11, normal: 10, xbzrle: 0, compressed: 0 });
+    assert.equal(r.bytes, bytes.length);
+  });
+}
+
+test('a gap after the stop-and-copy began cannot be resumed: decoding stops there', () => {
+  const { bytes, partOffsets } = manySections(true);
+  const d = new QemuStreamDecoder({ pageSize: TEST_PAGE_SIZE });
+  const gapStart = partOffsets[8] + 8; // inside the first page record of the ram END
+  d.push(bytes, 0, gapStart, T0);
+  d.gap(10, T0);
+  d.push(bytes, gapStart + 10, bytes.length, T0);
+  d.end(T0);
+  const r = d.result();
+  assert.equal(r.stopped?.kind, 'gap');
+  assert.equal(r.stopped?.offset, partOffsets[8] + 5);
+  assert.equal(r.complete, false);
+  assert.equal(r.bytes, bytes.length);
+  assert.ok(r.stopAndCopy);
+
+  // cut inside the END header itself: still pre-copy as far as the decoder knows, so it searches
+  // for another ram section, finds none, and says so at the end
+  const e = new QemuStreamDecoder({ pageSize: TEST_PAGE_SIZE });
+  e.push(bytes, 0, partOffsets[8] + 3, T0);
+  e.gap(10, T0);
+  e.push(bytes, partOffsets[8] + 13, bytes.length, T0);
+  e.end(T0);
+  const s = e.result();
+  assert.equal(s.complete, false);
+  assert.match(s.truncated ?? '', /search for the next ram section/);
+  assert.deepEqual(s.resyncs.map((x) => x.resumedOffset), [undefined]);
+});
