@@ -112,6 +112,8 @@ class DpmiParser extends RecordFramer {
   private headerDone = false;
   private newerVersionNoted = false;
   private orderUnsure = false;
+  private oversized = 0; // records with caplen > len
+  private lastOffset = 0; // input offset after the last complete record
   private le = true;
   private readonly locations = new Map<string, Location>();
   private last: Location | undefined; // consecutive frames almost always share a location
@@ -213,10 +215,10 @@ class DpmiParser extends RecordFramer {
       if (next > end) break;
       if (location === undefined || !sameKey(location.key, buf, pos)) location = this.location(buf, pos);
       let wirelen = u32(buf, pos + 28, le);
+      let frameLength = caplen;
       if (wirelen < caplen) {
-        // Framing is intact (caplen sizes the record), so the frame is kept; its length is not.
-        ctx.problem('corrupt', `captured length ${caplen} exceeds wire length ${wirelen}: wire length taken as ${caplen}`, base + pos, false);
-        wirelen = caplen;
+        frameLength = this.oversizedCapture(caplen, wirelen, base + pos);
+        if (wirelen === 0) wirelen = caplen;
       }
       let sec = u32(buf, pos + 16, le);
       const lo = u32(buf, pos + (le ? 20 : 24), le);
@@ -232,7 +234,7 @@ class DpmiParser extends RecordFramer {
       }
       record.sec = sec;
       record.ps = ps;
-      record.caplen = caplen;
+      record.caplen = frameLength;
       record.wirelen = wirelen;
       record.interfaceId = location.interfaceId;
       record.offset = pos + DPMI_RECORD_HEADER;
@@ -241,8 +243,30 @@ class DpmiParser extends RecordFramer {
       sink.packet(record);
       pos = next;
     }
+    this.lastOffset = base + pos;
     this.last = location;
     return pos;
+  }
+
+  /**
+   * caplen > len. Real MPs write this (e.g. 64 bytes captured of a 60-byte frame: padding or the
+   * FCS), and capinfo counts len. The framing is intact (caplen sizes the record), so the frame is
+   * passed on cut to its wire length; a zero wire length cannot be right and is taken as caplen.
+   * Reported once with its place, then counted; the count is reported at the end.
+   */
+  private oversizedCapture(caplen: number, wirelen: number, offset: number): number {
+    if (this.oversized++ === 0) {
+      const what = wirelen === 0 ? `wire length 0 taken as ${caplen}` : `the ${caplen - wirelen} bytes past the wire length (padding or FCS) are not passed on`;
+      this.ctx.problem('corrupt', `captured length ${caplen} exceeds wire length ${wirelen}: ${what}; later such records are only counted`, offset, false);
+    }
+    return wirelen === 0 ? caplen : wirelen;
+  }
+
+  override finish(): void {
+    super.finish();
+    if (this.oversized > 1) {
+      this.ctx.problem('corrupt', `${this.oversized} records in all had a captured length above their wire length (cut to the wire length)`, this.lastOffset, false, this.ctx.packets);
+    }
   }
 
   /** A 0.6 header with an empty comment says nothing about byte order: ask the first record. */

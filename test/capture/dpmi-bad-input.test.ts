@@ -58,17 +58,24 @@ test('comment size past the end of the input', () => {
   assert.equal(summary.packets, 0);
 });
 
-test('caplen > len: the frame is kept, the problem named', () => {
+test('caplen > len (as real MPs write with padding/FCS): the frame cut to its wire length, the first case named, the rest counted', () => {
   const bad = Buffer.from(good);
   bad.writeUInt32LE(20, recordAt(2) + 28); // wire length 20 < caplen 62
   const { summary, got, problem } = oneProblem(bad);
   assert.equal(problem.kind, 'corrupt');
   assert.equal(problem.packet, 3);
   assert.equal(problem.byteOffset, recordAt(2));
-  assert.match(problem.detail, /captured length 62 exceeds wire length 20/);
+  assert.match(problem.detail, /captured length 62 exceeds wire length 20: the 42 bytes past the wire length \(padding or FCS\) are not passed on/);
   assert.equal(summary.incomplete, false);
   assert.equal(got.packets.length, 5);
-  assert.equal(got.packets[2].wirelen, 62);
+  assert.deepEqual([got.packets[2].caplen, got.packets[2].wirelen], [20, 20]);
+  assert.ok(got.packets[2].data.equals(Buffer.from(frames[2].data).subarray(0, 20)));
+
+  bad.writeUInt32LE(0, recordAt(3) + 28); // and a zero wire length
+  const twice = readSplit(bad);
+  assert.deepEqual(twice.summary.problems.map((p) => [p.packet, p.byteOffset]), [[3, recordAt(2)], [5, bad.length]]);
+  assert.match(twice.summary.problems[1].detail, /^2 records in all had a captured length above their wire length/);
+  assert.deepEqual([twice.got.packets[3].caplen, twice.got.packets[3].wirelen], [63, 63]);
 });
 
 test('caplen past the end of the input', () => {
