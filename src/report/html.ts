@@ -1,7 +1,7 @@
 // One self-contained HTML report: the charts inlined as SVG, the tables as HTML. No scripts and
 // no external resources, so it opens offline, from e-mail, or from a CI artifact.
 import type { RenderedChart } from './charts';
-import { ciDescription, ciLevel, displayUnit, formatPercent, formatValue, type ReportData } from './tables';
+import { ciDescription, ciLevel, outlierLines, displayUnit, formatPercent, formatValue, type ReportData } from './tables';
 import { METRICS } from '../stats/metrics';
 
 function esc(text: string): string {
@@ -29,7 +29,7 @@ export function htmlReport(data: ReportData, charts: readonly RenderedChart[]): 
   ];
   for (const g of data.groups) {
     parts.push(`<h2>${esc(g.key)}</h2>`, `<p>${g.included} of ${g.migrations} migrations in the statistics.</p>`);
-    parts.push(`<table><tr><th>phase / metric</th><th>unit</th><th>n</th><th>mean</th><th>sd</th><th>${ciLevel(data.ci)} CI</th><th>CoV</th><th>min</th><th>median</th><th>max</th><th>outliers</th></tr>`);
+    parts.push(`<table class="stats"><tr><th>phase / metric</th><th>unit</th><th>n</th><th>mean</th><th>sd</th><th>${ciLevel(data.ci)} CI</th><th>CoV</th><th>min</th><th>median</th><th>max</th><th>outliers</th></tr>`);
     for (const m of METRICS) {
       const s = g.metrics[m.key];
       if (!s) continue;
@@ -38,6 +38,13 @@ export function htmlReport(data: ReportData, charts: readonly RenderedChart[]): 
       parts.push(`<tr><td>${esc(m.label)}</td><td>${displayUnit(m)}</td>${cells.map((c) => `<td class="n">${esc(c)}</td>`).join('')}</tr>`);
     }
     parts.push('</table>');
+    if (g.phaseShares.length) {
+      parts.push('<table class="shares"><tr><th>phase</th><th>mean (s)</th><th>share</th></tr>');
+      for (const s of g.phaseShares) parts.push(`<tr><td>${esc(s.label)}</td><td class="n">${s.meanSeconds.toFixed(4)}</td><td class="n">${formatPercent(s.share)}</td></tr>`);
+      parts.push('</table>');
+    }
+    const outliers = outlierLines(g);
+    if (outliers.length) parts.push(`<p>Outliers (flagged, kept in the statistics):</p><ul>${outliers.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>`);
   }
   parts.push('<div class="charts">');
   for (const c of charts) parts.push(`<figure id="chart-${esc(c.name)}" class="chart">${inlineSvg(c.svg)}<figcaption>${esc(c.title)}</figcaption></figure>`);

@@ -85,15 +85,20 @@ export function terminalReport(data: ReportData): string {
     }
     out.push(padTable(rows, 2));
     if (g.phaseShares.length) out.push(`phase shares: ${g.phaseShares.map((s) => `${s.label} ${formatPercent(s.share)}`).join(' · ')}`);
-    for (const m of metricsOf(g))
-      for (const o of g.metrics[m.key].outliers)
-        out.push(`outlier (${o.rule}${o.z !== undefined ? `, z=${o.z.toFixed(2)}` : ''}): ${m.label} = ${formatValue(o.value, m)} ${displayUnit(m)} in ${o.id}`);
+    for (const line of outlierLines(g)) out.push(`outlier: ${line}`);
   }
   if (data.problems.length) {
     out.push('', `${data.problems.length} input(s) could not be used:`);
     for (const p of data.problems) out.push(`  ${p.file}: ${p.message}`);
   }
   return `${out.join('\n')}\n`;
+}
+
+/** One line per flagged outlier of a group: "preparation = 0.2405 s in run-4.pcap#1 (tukey, z=1.49)". */
+export function outlierLines(g: GroupSummary): string[] {
+  return metricsOf(g).flatMap((m) =>
+    g.metrics[m.key].outliers.map((o) => `${m.label} = ${formatValue(o.value, m)} ${displayUnit(m)} in ${o.id} (${o.rule}${o.z !== undefined ? `, z=${o.z.toFixed(2)}` : ''})`),
+  );
 }
 
 function mdEscape(text: string): string {
@@ -114,7 +119,7 @@ export function markdownReport(data: ReportData, chartFiles: readonly string[] =
       out.push('', '| phase | mean (s) | share |', '|---|--:|--:|');
       for (const s of g.phaseShares) out.push(`| ${s.label} | ${s.meanSeconds.toFixed(4)} | ${formatPercent(s.share)} |`);
     }
-    const outliers = metricsOf(g).flatMap((m) => g.metrics[m.key].outliers.map((o) => `- ${m.label}: ${formatValue(o.value, m)} ${displayUnit(m)} in \`${o.id}\` (${o.rule})`));
+    const outliers = outlierLines(g).map((line) => `- ${mdEscape(line)}`);
     if (outliers.length) out.push('', 'Outliers (flagged, kept in the statistics):', '', ...outliers);
     out.push('');
   }

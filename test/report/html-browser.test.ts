@@ -65,7 +65,8 @@ test('HTML report renders in headless Chromium: no console messages, every chart
   for (const name of charts) assert.match(dom, new RegExp(`<figure id="chart-${name}" class="chart"><svg `), `chart ${name} in the rendered page`);
   // The browser parsed the inline SVG into real elements: each stacked bar is there (4 groups × 2 phases).
   assert.equal((dom.match(/aria-roledescription="bar"/g) ?? []).length, 4 * 2 + recs.length * 2);
-  assert.equal((dom.match(/<table>/g) ?? []).length, 4);
+  assert.equal((dom.match(/<table class="stats">/g) ?? []).length, 4);
+  assert.equal((dom.match(/<table class="shares">/g) ?? []).length, 4);
   assert.ok(fs.statSync(path.join(artifacts, 'report-html.png')).size > 10_000, 'screenshot written');
   fs.rmSync(dir, { recursive: true, force: true });
 });
