@@ -101,7 +101,7 @@ const cases: BenchCase[] = [
   reportFromRecords,
 ];
 
-interface Result { name: string; file: string; bytes: number; packets?: number; seconds?: number; rssKiB?: number; skipped?: string }
+interface Result { name: string; file: string; bytes: number; packets?: number; seconds?: number; cpuSeconds?: number; rssKiB?: number; skipped?: string }
 
 function syntheticFile(gb: number): { file: string; info: SyntheticCaptureInfo } {
   fs.mkdirSync(cacheDir, { recursive: true });
@@ -116,18 +116,19 @@ function syntheticFile(gb: number): { file: string; info: SyntheticCaptureInfo }
   return { file, info };
 }
 
-function runOnce(argv: string[], timeoutSec: number | undefined): { seconds: number; rssKiB: number; stdout: string; error?: string } {
+function runOnce(argv: string[], timeoutSec: number | undefined): { seconds: number; cpuSeconds: number; rssKiB: number; stdout: string; error?: string } {
   const timeFile = path.join(os.tmpdir(), `migscope-bench-time-${process.pid}`);
   const wrapped = timeoutSec ? ['timeout', String(timeoutSec), ...argv] : argv;
   const started = process.hrtime.bigint();
-  const child = spawnSync('/usr/bin/time', ['-f', '%M', '-o', timeFile, ...wrapped], {
+  // CPU seconds (user + system) as well as wall time: on a shared, loaded box they vary far less.
+  const child = spawnSync('/usr/bin/time', ['-f', '%M %U %S', '-o', timeFile, ...wrapped], {
     stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024,
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const rssKiB = Number(fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop());
+  const [rssKiB, user, system] = (fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number);
   fs.rmSync(timeFile, { force: true });
   const error = child.status === 0 ? undefined : `exit ${child.status}${child.status === 124 ? ' (timeout)' : ''}: ${child.stderr.toString().trim().split('\n').slice(-2).join(' ')}`;
-  return { seconds, rssKiB, stdout: child.stdout.toString(), error };
+  return { seconds, cpuSeconds: user + system, rssKiB, stdout: child.stdout.toString(), error };
 }
 
 function main(): void {
@@ -151,7 +152,7 @@ function main(): void {
       let packets = input.info.packets;
       const line = outcome.stdout.split('\n').find((l) => l.startsWith('{"packets"'));
       if (line) packets = JSON.parse(line).packets;
-      if (!best || (best.seconds ?? Infinity) > outcome.seconds) best = { ...base, packets, seconds: outcome.seconds, rssKiB: outcome.rssKiB };
+      if (!best || (best.seconds ?? Infinity) > outcome.seconds) best = { ...base, packets, seconds: outcome.seconds, cpuSeconds: outcome.cpuSeconds, rssKiB: outcome.rssKiB };
     }
     if (best) results.push(best);
     process.stderr.write(`  done: ${benchCase.name}\n`);
@@ -168,11 +169,13 @@ function print(results: Result[], options: Options): void {
   const raw = rate(find('raw'));
   const bare = rate(find('bare'));
   const tshark = rate(find('tshark'));
+  const cpuRate = (r: Result | undefined) => (r?.cpuSeconds ? r.bytes / r.cpuSeconds : undefined);
+  const [rawCpu, bareCpu, tsharkCpu] = [cpuRate(find('raw')), cpuRate(find('bare')), cpuRate(find('tshark'))];
   const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
-  const rows = [['case', 'file', 'MB', 's', 'MB/s', 'Mpkt/s', 'peak RSS MB', 'vs raw', 'vs bare walk', 'vs tshark']];
+  const rows = [['case', 'file', 'MB', 's', 'MB/s', 'Mpkt/s', 'peak RSS MB', 'vs raw', 'vs bare walk', 'vs tshark', 'cpu s', 'MB/cpu-s', 'cpu: vs raw', 'vs bare', 'vs tshark']];
   for (const r of results) {
     if (!r.seconds) {
-      rows.push([r.name, r.file, (r.bytes / 1e6).toFixed(0), '—', `skipped: ${r.skipped}`, '', '', '', '', '']);
+      rows.push([r.name, r.file, (r.bytes / 1e6).toFixed(0), '—', `skipped: ${r.skipped}`, '', '', '', '', '', '', '', '', '', '']);
       continue;
     }
     const mbps = rate(r)!;
@@ -180,6 +183,8 @@ function print(results: Result[], options: Options): void {
       r.name, r.file, (r.bytes / 1e6).toFixed(0), r.seconds.toFixed(2), (mbps / 1e6).toFixed(0),
       r.packets ? (r.packets / r.seconds / 1e6).toFixed(2) : '—', ((r.rssKiB ?? 0) / 1024).toFixed(0),
       ratio(mbps, raw), ratio(mbps, bare), ratio(mbps, tshark),
+      r.cpuSeconds?.toFixed(2) ?? '—', r.cpuSeconds ? (cpuRate(r)! / 1e6).toFixed(0) : '—',
+      ratio(cpuRate(r), rawCpu), ratio(cpuRate(r), bareCpu), ratio(cpuRate(r), tsharkCpu),
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
