@@ -102,7 +102,12 @@ export function recordsFromCsv(text: string): MigrationRecord[] {
 }
 
 function looksLikeRecord(value: unknown): value is MigrationRecord {
-  return typeof value === 'object' && value !== null && 'capture' in value && 'phases' in value && 'outcome' in value;
+  if (typeof value !== 'object' || value === null || !('capture' in value && 'phases' in value && 'outcome' in value)) return false;
+  const r = value as Record<string, unknown>;
+  // Shape checks where a wrong type would break grouping later rather than fail here.
+  if (typeof r.capture !== 'string' || typeof r.outcome !== 'string' || (r.phases !== null && typeof r.phases !== 'object'))
+    throw new Error(`record ${JSON.stringify(r.capture)}#${String(r.index)}: capture/outcome must be strings and phases an object`);
+  return true;
 }
 
 /** Records from whatever `analyze --json` writes: an array of records, an object holding

@@ -54,6 +54,7 @@ test('JSON: a record list, one capture analysis, a list of analyses, JSON Lines'
 test('files that are not records are refused with a reason', () => {
   assert.throws(() => recordsFromJson('{"capture":"a-p2p-src2dst.pcap","virsh_rc":0}'), /no migration records/);
   assert.throws(() => recordsFromJson('{not json'), /JSON/);
+  assert.throws(() => recordsFromJson('[{"capture":7,"index":1,"phases":{},"outcome":"completed"}]'), /must be strings/);
   assert.throws(() => recordsFromCsv('file,flavor\nx,1\n'), /capture and index/);
   assert.throws(() => recordsFromCsv('capture,index,migrationTimeSec\nx,1,abc\n'), /not a number/);
 });

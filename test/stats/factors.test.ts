@@ -95,6 +95,14 @@ test('default grouping skips per-capture ids and measurements (the lab manifest 
   assert.deepEqual(groupRecords(recs, factorFn).map((g) => [g.key, g.included]), [['mode=p2p, ram_mib=128, load_pct=0', 2], ['mode=p2p, ram_mib=128, load_pct=50', 2]]);
 });
 
+test('DPMI markers: one long capture, migrations grouped by experiment, run is a repetition', () => {
+  const recs = [1, 2, 3, 4, 5, 6].map((i) => ({ ...record('/dpmi/all-day.cap', i), index: i, markers: { experiment: i <= 3 ? '7' : '8', run: String(((i - 1) % 3) + 1) } }));
+  const factorFn = (r: MigrationRecord) => factorsOf(r, {});
+  assert.deepEqual(defaultGroupBy(recs.map(factorFn), recs.map((r) => r.capture)), ['experiment']);
+  const groups = groupRecords(recs, factorFn);
+  assert.deepEqual(groups.map((g) => [g.key, g.included, g.metrics['phase.transfer'].mean]), [['experiment=7', 3, 2], ['experiment=8', 3, 5]]);
+});
+
 test('group partials from separate record sets merge into the whole', () => {
   const factorFn = () => ({});
   const records = [1, 2, 3, 4, 5, 6, 7].map((v, i) => record(`r${i}.pcap`, v));
