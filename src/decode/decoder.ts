@@ -312,6 +312,13 @@ export class PacketDecoder {
   }
 
   private decodeTcpOptions(p: DecodedPacket, b: Uint8Array, o: number, end: number): void {
+    // Linux data segments carry exactly NOP NOP TIMESTAMPS: read those without the option loop.
+    if (end - o === 12 && b[o] === 1 && b[o + 1] === 1 && b[o + 2] === 8 && b[o + 3] === 10) {
+      p.hasTimestamps = true;
+      p.tsVal = u32(b, o + 4);
+      p.tsEcr = u32(b, o + 8);
+      return;
+    }
     while (o < end) {
       const kind = b[o];
       if (kind === 0) return; // end of option list

@@ -167,6 +167,9 @@ test('TCP options: MSS, window scale, SACK permitted, SACK blocks, timestamps', 
   assert.deepEqual([p.hasTimestamps, p.tsVal, p.tsEcr], [true, 1, 2]);
   assert.equal(p.sackCount, 2);
   assert.deepEqual([...p.sackBlocks.subarray(0, 4)], [0x1000, 0x2000, 0x3000, 0x4000]);
+  // the layout of Linux data segments: NOP NOP TIMESTAMPS
+  const ts = d.decode(record(ether(0x0800, ipv4({ src: '1.1.1.1', dst: '2.2.2.2', protocol: IpProto.TCP, payload: tcp({ sport: 1, dport: 2, options: [1, 1, 8, 10, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 9], payload: [7] }) })), LinkType.ETHERNET));
+  assert.deepEqual([ts.hasTimestamps, ts.tsVal, ts.tsEcr, ts.mss, ts.payloadLength], [true, 0xdeadbeef, 9, -1, 1]);
   // the next packet without options must not inherit them
   const q = d.decode(record(ether(0x0800, ipPacket()), LinkType.ETHERNET));
   assert.deepEqual([q.mss, q.windowScale, q.sackPermitted, q.sackCount, q.hasTimestamps], [-1, -1, false, 0, false]);
