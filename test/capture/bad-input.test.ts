@@ -159,3 +159,31 @@ test('cannot open: rejects (missing file, directory)', async () => {
   await assert.rejects(readCapture(path.join(tmp, 'does-not-exist.pcap'), collector()), /ENOENT/);
   await assert.rejects(readCapture(tmp, collector()), /EISDIR/);
 });
+
+test('a stream that fails midway: packets before the failure kept, the failure reported', async () => {
+  const { Readable } = await import('node:stream');
+  const { readCaptureStream } = await import('../../src/capture/reader');
+  async function* failing() {
+    yield pcap.subarray(0, recordAt(2) + 7);
+    throw new Error('EIO: device went away');
+  }
+  const got = collector();
+  const summary = await readCaptureStream('pipe', Readable.from(failing()), got);
+  assert.equal(got.packets.length, 2);
+  assert.equal(summary.incomplete, true);
+  assert.equal(summary.problems.length, 1);
+  assert.equal(summary.problems[0].kind, 'unreadable');
+  assert.match(summary.problems[0].message, /read failed: EIO: device went away/);
+});
+
+test('a damaged stream is abandoned at once (the rest is not read)', async () => {
+  const { Readable } = await import('node:stream');
+  const { readCaptureStream } = await import('../../src/capture/reader');
+  let produced = 0;
+  async function* endless() {
+    for (;;) { produced++; yield Buffer.alloc(65536, 0x41); }
+  }
+  const summary = await readCaptureStream('garbage', Readable.from(endless()), collector());
+  assert.equal(summary.problems[0].kind, 'unreadable');
+  assert.ok(produced < 10, `read ${produced} chunks of garbage`);
+});
