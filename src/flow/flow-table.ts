@@ -40,8 +40,9 @@ export class FlowTable {
       flow = this.lookup(p);
       dir = this.lastDirection;
     }
-    // A new SYN on a closed connection's tuple is a new connection (port reuse).
-    if (flow && flow.closed && (p.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN) {
+    // A new SYN on a closed connection's tuple, or one with another ISN, is a new connection
+    // (port reuse, also when the old connection's end was not captured).
+    if (flow && (p.tcpFlags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN && flow.startsNewConnection(p.seq, dir)) {
       flow.finish(flow.endReason ?? 'fin', p.sec, p.ps);
       this.remove(p, flow);
       flow = undefined;

@@ -145,6 +145,15 @@ export class TcpFlow {
     }
   }
 
+  /** Whether a SYN (without ACK) with sequence `seq` in direction `dir` opens a new connection
+   *  on this tuple: the flow closed, or that side already had another ISN or sent data. */
+  startsNewConnection(seq: number, dir: number): boolean {
+    if (this.closed) return true;
+    const d = this.directions[dir];
+    if (d.synSeen) return ((seq + 1) >>> 0) !== d.baseSeq;
+    return d.started && d.maxSeen > 0;
+  }
+
   /** Give up on the flow: flush both directions and tell the consumer (idempotent). */
   finish(reason: StreamEndReason, sec: number, ps: number): void {
     if (this.ended) return;

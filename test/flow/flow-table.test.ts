@@ -117,6 +117,17 @@ test('port reuse: a new SYN after FIN/FIN starts a new flow; late ACKs still cou
   assert.deepEqual([flows[1].stats[0].packets, flows[1].stats[1].packets, flows[1].info.handshakeSeen], [2, 1, true]);
 });
 
+test('port reuse without a captured close: a SYN with another ISN starts a new flow, a retransmitted SYN does not', () => {
+  const f = new Feeder();
+  handshake(f, 40008, 100, 200);
+  f.send(C, S, { sport: 40008, dport: 16509, seq: 100, flags: SYN }); // retransmitted SYN: same ISN
+  f.send(C, S, { sport: 40008, dport: 16509, seq: 101, ack: 201, flags: ACK, payload: [1, 2] });
+  handshake(f, 40008, 777777, 888888); // the old connection's FIN/RST never captured
+  const flows = f.pipeline.finish().flows;
+  assert.equal(flows.length, 2);
+  assert.deepEqual([flows[0].stats[0].packets, flows[0].stats[0].streamBytes, flows[1].stats[0].packets], [4, 2, 2]);
+});
+
 test('RST ends the stream at once; later segments are counted but not delivered', () => {
   const made: Collector[] = [];
   const f = new Feeder([detector('any', () => true, made)]);
