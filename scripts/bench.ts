@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateSyntheticCapture, type SyntheticCaptureInfo } from './bench/synthetic-capture';
+import { plainCapture, replayUnavailable } from '../src/capture/live-replay';
 
 const GENERATOR_VERSION = 1; // bump when the synthetic capture changes
 const cacheDir = '/tmp/migscope-bench';
@@ -71,6 +72,20 @@ const reportFromRecords: BenchCase = {
   command: (file) => (fs.existsSync(file) ? [process.execPath, cliJs, 'report', file, '--quiet', '--out', path.join(cacheDir, 'report-out')] : 'run a report capture case first (it saves the records)'),
 };
 
+/** `live`: a real capture replayed LOOPS times at top speed into a veth in a private namespace,
+ *  captured by `migscope live` (root only; src/capture/LIVE.md). Its stdout line also gives the
+ *  replay rate and the kernel drops. */
+function liveCase(loops: number): BenchCase {
+  const fixture = path.resolve(distRoot, '..', 'fixtures', 'captures', 'a-p2p-src2dst.pcap.gz');
+  return {
+    name: `migscope live, veth replay x${loops} (root)`,
+    input: 'small',
+    runs: 1,
+    ownInput: () => ({ file: fixture, info: { bytes: loops * fs.statSync(plainCapture(fixture)).size } }),
+    command: (f) => replayUnavailable() ?? [process.execPath, path.join(distRoot, 'src', 'capture', 'live-replay.js'), f, '--loops', String(loops)],
+  };
+}
+
 const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 
 const cases: BenchCase[] = [
@@ -99,6 +114,7 @@ const cases: BenchCase[] = [
   reportCase(1),
   reportCase(2),
   reportFromRecords,
+  liveCase(20),
 ];
 
 interface Result { name: string; file: string; bytes: number; packets?: number; seconds?: number; cpuSeconds?: number; rssKiB?: number; skipped?: string }

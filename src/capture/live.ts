@@ -165,6 +165,7 @@ export class LiveCapture {
   private stderrText = '';
   private statsBuffer = ''; // counter lines of the exit form, until the kernel-drop line
   private statsTimer: NodeJS.Timeout | undefined;
+  private listening = false;
 
   constructor(readonly options: LiveOptions) {}
 
@@ -174,7 +175,8 @@ export class LiveCapture {
 
   /** Asks tcpdump for its counters now (the answer comes through onCounters). */
   requestCounters(): void {
-    if (this.child?.pid !== undefined && this.child.exitCode === null && !this.stopping) this.child.kill('SIGUSR1');
+    // Before tcpdump says it listens its SIGUSR1 handler may not be set, and SIGUSR1 would kill it.
+    if (this.listening && this.child?.pid !== undefined && this.child.exitCode === null && !this.stopping) this.child.kill('SIGUSR1');
   }
 
   /** Stops the capture: tcpdump flushes, prints its final counters and closes the pipe. */
@@ -206,10 +208,6 @@ export class LiveCapture {
         pendingLine = pendingLine.slice(nl + 1);
       }
     });
-    if (this.options.statsIntervalMs !== 0) {
-      this.statsTimer = setInterval(() => this.requestCounters(), this.options.statsIntervalMs ?? 1000);
-      this.statsTimer.unref();
-    }
 
     const capture = await readCaptureStream(`live:${this.options.interface}`, child.stdout!, sink);
     const { code, signal } = await exited;
@@ -225,6 +223,11 @@ export class LiveCapture {
   private stderrLine(line: string): void {
     const listening = parseListeningLine(line);
     if (listening) {
+      this.listening = true;
+      if (this.options.statsIntervalMs !== 0 && !this.stopping) {
+        this.statsTimer = setInterval(() => this.requestCounters(), this.options.statsIntervalMs ?? 1000);
+        this.statsTimer.unref();
+      }
       this.onListening?.(listening);
       return;
     }
