@@ -353,7 +353,8 @@ export class TimelineBuilder {
     const domainName = pick(m, ['domainName', 'dname'], (b) => (b['dom'] as { name?: string } | undefined)?.name);
     const uuid = pick(m, ['domainUuid'], (b) => (b['dom'] as { uuid?: string } | undefined)?.uuid);
     const data = tunnelled ? undefined : this.linkDataFlow(m);
-    const transferBytes = tunnel ? tunnel.bytes : data ? data.bytes[0] + data.bytes[1] : undefined;
+    // the migration stream flows client (source) → server (destination); the other direction is the return path
+    const transferBytes = tunnel ? tunnel.bytes : data ? data.bytes[0] : undefined;
     const transfer = phases.transfer;
     const startInstant = placed.remoteConnect?.start ?? placed.preparation?.start ?? { at: m.prepareCall.at };
     const endInstant = placed.cleanup?.end;
