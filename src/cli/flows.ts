@@ -2,6 +2,7 @@
 // as a terminal table, JSON or CSV. Thin: options → runPipeline → src/flow/summary.
 import { stringify } from 'csv-stringify/sync';
 import type { CommandModule } from 'yargs';
+import { hideBin } from 'yargs/helpers';
 import { ExitCode } from '../core/errors';
 import type { PipelineResult } from '../flow/pipeline';
 import { runPipeline } from '../flow/pipeline';
@@ -132,6 +133,14 @@ export async function runFlows(args: FlowsArgs): Promise<number> {
   return exit;
 }
 
+/** yargs-parser drops a lone '-' (stdin) from positionals: take the captures from argv then
+ *  (every option of this verb is a flag, so all non-option words after the verb are captures). */
+function withStdin(captures: string[]): string[] {
+  const argv = hideBin(process.argv);
+  if (!argv.includes('-')) return captures;
+  return argv.slice(argv.indexOf('flows') + 1).filter((a) => a === '-' || !a.startsWith('-'));
+}
+
 export const flowsCommand: CommandModule<object, FlowsArgs> = {
   command: 'flows <captures..>',
   describe: 'list the TCP conversations of captures with transport statistics (table, --json or --csv)',
@@ -144,6 +153,6 @@ export const flowsCommand: CommandModule<object, FlowsArgs> = {
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no table, no progress (exit code only)' })
       .conflicts('json', 'csv') as any,
   handler: async (args) => {
-    process.exitCode = await runFlows(args);
+    process.exitCode = await runFlows({ ...args, captures: withStdin(args.captures) });
   },
 };

@@ -19,7 +19,11 @@ const f = fixture('captures', 'f-fail-nobridge.pcap.gz');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'migscope-flows-'));
 
 function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [cliPath, 'flows', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return runWithInput(undefined, ...args);
+}
+
+function runWithInput(input: Buffer | undefined, ...args: string[]) {
+  const r = spawnSync(process.execPath, [cliPath, 'flows', ...args], { encoding: 'utf8', maxBuffer: 64 << 20, input });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -73,6 +77,12 @@ test('flows table and --csv', () => {
   assert.equal(row.c2s_bytes, '4006');
   assert.equal(row.s2c_bytes, '1662');
   assert.equal(row.end_reason, 'fin');
+});
+
+test("'-' reads the capture from stdin (gzip too)", () => {
+  const r = runWithInput(fs.readFileSync(f), '-', '--csv');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /\n-,1,10\.77\.0\.1:38654,10\.77\.0\.2:16509,/);
 });
 
 test('usage errors exit 1', () => {
