@@ -18,7 +18,7 @@ export function logGamma(x: number): number {
   return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(sum);
 }
 
-const EPSILON = 1e-16;
+const EPSILON = 2.5e-16; // ~ machine epsilon: a smaller bound never triggers and runs every loop to its cap
 const TINY = 1e-300;
 const MAX_ITERATIONS = 500;
 
@@ -90,13 +90,18 @@ function invertUpperTail(upperTail: (x: number) => number, density: (x: number) 
     if (hi > 1e15) return Infinity;
   }
   let x = (lo + hi) / 2;
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 100; i++) {
     const f = upperTail(x) - target; // decreasing in x
+    if (f === 0) return x;
     if (f > 0) lo = x;
     else hi = x;
-    let next = x + f / density(x);
+    const step = f / density(x);
+    // Newton converges quadratically: a step of a few ulps means x is the root (checked before
+    // the bracket test, which a zero step would fail because x is now a bracket end).
+    if (Math.abs(step) <= 4e-16 * Math.abs(x)) return x + step;
+    let next = x + step;
     if (!(next > lo && next < hi)) next = (lo + hi) / 2;
-    if (Math.abs(next - x) <= 1e-15 * Math.max(1, Math.abs(x)) || hi - lo <= 1e-15 * Math.max(1, hi)) return next;
+    if (hi - lo <= 4e-16 * hi) return next;
     x = next;
   }
   return x;

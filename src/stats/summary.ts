@@ -40,9 +40,17 @@ export interface MetricSummary {
 /** The critical value of a two-sided interval: t_{1−α/2, n−1} or z_{1−α/2}. */
 export function criticalValue(n: number, ci: CiOptions): number | undefined {
   if (n < 2) return undefined;
-  const p = 1 - (1 - ci.confidence) / 2;
-  return ci.method === 't' ? studentTQuantile(p, n - 1) : normalQuantile(p);
+  const key = `${ci.method}:${ci.confidence}:${ci.method === 't' ? n : 0}`;
+  let value = criticalCache.get(key);
+  if (value === undefined) {
+    const p = 1 - (1 - ci.confidence) / 2;
+    value = ci.method === 't' ? studentTQuantile(p, n - 1) : normalQuantile(p);
+    criticalCache.set(key, value);
+  }
+  return value;
 }
+// Every group of a study has the same n, so each quantile is computed once per report.
+const criticalCache = new Map<string, number>();
 
 /** Quantile by linear interpolation between order statistics (Hyndman & Fan type 7, R's and
  *  numpy's default); simple-statistics' nearest-rank quantile makes fences too tight for small n. */
