@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateSyntheticCapture, type SyntheticCaptureInfo } from './bench/synthetic-capture';
+import { convertToDpmiSync } from '../src/capture/dpmi-writer';
 import { plainCapture, replayUnavailable } from '../src/capture/live-replay';
 
 const GENERATOR_VERSION = 1; // bump when the synthetic capture changes
@@ -86,6 +87,15 @@ function liveCase(loops: number): BenchCase {
   };
 }
 
+/** The main synthetic pcap as a DPMI trace (same frames; 36- instead of 16-byte record headers). */
+function dpmiInput(): { file: string; info: { bytes: number; packets: number } } {
+  const source = syntheticFile(parseArgs(process.argv.slice(2)).gb).file;
+  const file = source.replace(/\.pcap$/, '.cap');
+  const infoFile = `${file}.json`;
+  if (!fs.existsSync(file) || !fs.existsSync(infoFile)) fs.writeFileSync(infoFile, JSON.stringify(convertToDpmiSync(source, file, { comment: 'migscope bench' })));
+  return { file, info: JSON.parse(fs.readFileSync(infoFile, 'utf8')) };
+}
+
 const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 
 const cases: BenchCase[] = [
@@ -93,6 +103,7 @@ const cases: BenchCase[] = [
   { name: 'bare pcap walk', input: 'main', command: (f) => [process.execPath, walkersJs, 'bare', f] },
   { name: 'bare sync walk (4 MiB readSync)', input: 'main', command: (f) => [process.execPath, walkersJs, 'bare-sync', f] },
   { name: 'migscope reader', input: 'main', command: (f) => [process.execPath, walkersJs, 'reader', f] },
+  { name: 'migscope reader, same frames as DPMI trace', input: 'main', ownInput: dpmiInput, command: (f) => [process.execPath, walkersJs, 'reader', f] },
   { name: 'pcap-parser 0.2.1', input: 'main', command: (f) => [process.execPath, walkersJs, 'pcap-parser', f] },
   {
     name: 'migscope flows',

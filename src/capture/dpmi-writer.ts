@@ -1,7 +1,9 @@
 // Writes DPMI (caputils) traces, independently of the reader: for tests (format variants the
 // real tools cannot make: 0.5/0.6 headers, big-endian, grown 0.7 headers, damaged records) and
 // for the benchmark (the synthetic pcap as a DPMI trace). Not used by the analyzer itself.
+import * as fs from 'node:fs';
 import { DPMI_HEADER_05, DPMI_HEADER_06, DPMI_HEADER_07, DPMI_RECORD_HEADER } from './dpmi';
+import { readCaptureBytes } from './reader';
 
 export interface DpmiTraceOptions {
   readonly version?: '0.5' | '0.6' | '0.7'; // default 0.7
@@ -83,4 +85,44 @@ export function encodeDpmi(frames: Iterable<DpmiFrame>, options: DpmiTraceOption
   const parts = [dpmiFileHeader(options)];
   for (const frame of frames) parts.push(dpmiRecord(frame, options));
   return Buffer.concat(parts);
+}
+
+/**
+ * Converts an uncompressed capture file (pcap, pcapng, DPMI) to a DPMI 0.7 trace, synchronously
+ * and streaming (the benchmark's DPMI input: the same frames as its synthetic pcap). Every frame
+ * gets location `mampid:nic` (default "bench:CONV").
+ */
+export function convertToDpmiSync(input: string, output: string, options: DpmiTraceOptions & { nic?: string; mampid?: string } = {}): { packets: number; bytes: number } {
+  const inFd = fs.openSync(input, 'r');
+  const outFd = fs.openSync(output, 'w');
+  const pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let bytes = 0;
+  const flush = () => {
+    const chunk = Buffer.concat(pending, pendingBytes);
+    fs.writeSync(outFd, chunk);
+    bytes += chunk.length;
+    pending.length = 0;
+    pendingBytes = 0;
+  };
+  const put = (b: Buffer) => {
+    pending.push(b);
+    pendingBytes += b.length;
+    if (pendingBytes >= 4 << 20) flush();
+  };
+  try {
+    put(dpmiFileHeader(options));
+    const chunks = function* (): Generator<Uint8Array> {
+      const buffer = Buffer.allocUnsafe(4 << 20); // reused: the reader copies what it keeps
+      for (let n; (n = fs.readSync(inFd, buffer, 0, buffer.length, null)) > 0; ) yield buffer.subarray(0, n);
+    };
+    const summary = readCaptureBytes(input, chunks(), {
+      packet: (r) => put(dpmiRecord({ sec: r.sec, ps: r.ps, data: r.buf.subarray(r.offset, r.offset + r.caplen), wirelen: r.wirelen, nic: options.nic ?? 'CONV', mampid: options.mampid ?? 'bench' }, options)),
+    });
+    flush();
+    return { packets: summary.packets, bytes };
+  } finally {
+    fs.closeSync(inFd);
+    fs.closeSync(outFd);
+  }
 }

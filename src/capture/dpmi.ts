@@ -280,7 +280,8 @@ class DpmiParser extends RecordFramer {
   }
 
   private location(buf: Uint8Array, pos: number): Location {
-    const key = buf.slice(pos, pos + LOCATION_KEY_LENGTH);
+    // A copy: `buf` may be a Buffer, whose slice() is a view into the reader's reused chunk.
+    const key = Uint8Array.prototype.slice.call(buf, pos, pos + LOCATION_KEY_LENGTH);
     const text = Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
     let location = this.locations.get(text);
     if (!location) {

@@ -189,3 +189,35 @@ test('libcap_utils test traces when present: each opens without problems', { ski
     assert.deepEqual(summary.problems.map(String), [], name);
   }
 });
+
+test('locations stay right when the reader reuses its 4 MiB buffer (a location is remembered by a copy of its name)', async () => {
+  // 64-byte records from offset 256: chunk boundaries fall between records, at the same offsets in
+  // every chunk. Chunk 1: A, B, B, …; chunk 2: B, A, A, …: a location remembered as a view into
+  // the buffer would see the other location's name there.
+  const recordsPerChunk = (4 * 1024 * 1024) / 64;
+  const frames: DpmiFrame[] = [];
+  for (let i = 0; i < 2 * recordsPerChunk; i++) {
+    const inSecond = i >= recordsPerChunk;
+    const j = i % recordsPerChunk;
+    const a = inSecond ? j >= 1 : j === 0;
+    frames.push({ sec: 1_800_000_000, ps: i, data: Buffer.alloc(28, i & 0xff), mampid: a ? 'mpA' : 'mpB', nic: 'd00' });
+  }
+  const header = { comment: 'c'.repeat(40), mpid: 'mpA,mpB' };
+  const bytes = encodeDpmi(frames, header);
+  assert.equal(bytes.length, 256 + frames.length * 64);
+  const dir = fs.mkdtempSync('/tmp/migscope-dpmi-chunks-');
+  try {
+    const file = path.join(dir, 'chunks.cap');
+    fs.writeFileSync(file, bytes);
+    const names: string[] = [];
+    let wrong = 0;
+    const summary = await readCapture(file, {
+      interface(iface) { names[iface.id] = iface.name!; },
+      packet(r) { if (names[r.interfaceId] !== `${frames[r.index - 1].mampid}:d00`) wrong++; },
+    });
+    assert.equal(summary.packets, frames.length);
+    assert.equal(wrong, 0);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
