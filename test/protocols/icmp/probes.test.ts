@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -103,6 +104,43 @@ test('announcement: the first RARP of the target after the outage', () => {
   t.announcement({ at: at(1098), kind: 'rarp', mac: '52:54:00:00:00:10', packet: 3 });
   const d = t.downtime({ start: at(0), end: at(3000) }, { tsDigits: 6 });
   assert.equal(d?.announcement, '2001.098000');
+});
+
+test('fast-check: any reply order, delay, duplication and sequence start gives the same losses', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.array(fc.record({ lost: fc.boolean(), delayMs: fc.double({ min: 0.05, max: 40, noNaN: true }), dup: fc.boolean() }), { minLength: 2, maxLength: 300 }),
+      (firstSeq, probes) => {
+        const events: EchoEvent[] = [];
+        probes.forEach((p, i) => {
+          events.push(req(i, firstSeq + i));
+          events.push(req(i + 0.01, firstSeq + i, 9, '10.0.0.4')); // an unrelated pinger, never answered
+          if (!p.lost) events.push(rep(i + p.delayMs, firstSeq + i));
+          if (!p.lost && p.dup) events.push(rep(i + p.delayMs + 0.5, firstSeq + i));
+        });
+        // the observer sees packets in time order (replies overtake later requests)
+        events.sort((a, b) => a.at.sec - b.at.sec || a.at.ps - b.at.ps);
+        const t = new ProbeTracker();
+        for (const e of events) t.echo(e);
+        const d = t.downtime({ start: at(0), end: at(probes.length) });
+        assert.ok(d);
+        assert.equal(d.probeTarget, VM);
+        const lost = probes.filter((p) => p.lost).length;
+        const answered = probes.length - lost;
+        if (answered === 0) {
+          assert.equal(d.repliesVisible, false);
+          return;
+        }
+        assert.equal(d.probesSent, probes.length);
+        assert.equal(d.probesLost, lost);
+        const flow = t.probeFlows().find((f) => f.id === 7);
+        assert.equal(flow?.replies, answered);
+        assert.equal(flow?.duplicateReplies, probes.filter((p) => !p.lost && p.dup).length);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
 
 // ---- real captures: the ping log's unanswered requests -------------------------------------
