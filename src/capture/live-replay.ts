@@ -144,6 +144,16 @@ export class LiveProcess {
     return this.exited;
   }
 
+  /** Peak resident memory of the migscope process so far (VmHWM), MiB. */
+  peakRssMiB(): number | undefined {
+    try {
+      const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${this.child.pid}/status`, 'utf8'));
+      return m ? Math.round(Number(m[1]) / 1024) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The --json lines printed so far. */
   jsonLines(): Record<string, any>[] {
     return this.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
@@ -171,6 +181,7 @@ async function benchMain(argv: string[]): Promise<void> {
     const analysed = () => Math.max(0, ...live.jsonLines().filter((l) => l.type === 'counters').map((l) => l.analysedPackets + l.droppedByKernel));
     await live.waitFor(() => analysed() >= sent.packets, 600_000);
     const drainSeconds = (Date.now() - replayEnd) / 1000;
+    const peakRssMiB = live.peakRssMiB();
     await live.stop();
     const summary = live.jsonLines().find((l) => l.type === 'summary');
     const line = {
@@ -182,11 +193,12 @@ async function benchMain(argv: string[]): Promise<void> {
       drainSeconds,
       kernelDrops: summary?.kernelDrops,
       migrations: summary?.migrations,
+      peakRssMiB, // of the migscope live process (tcpdump's ring buffer not included)
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
     process.stderr.write(
       `live rate: ${sent.packets} packets replayed at ${line.replayPps} packets/s (${line.replayMbps} Mbit/s); ` +
-        `migscope live analysed ${line.packets} (${line.analysedPps} packets/s incl. ${drainSeconds.toFixed(1)} s drain), kernel drops ${line.kernelDrops}, ${line.migrations} migration(s)\n`,
+        `migscope live analysed ${line.packets} (${line.analysedPps} packets/s incl. ${drainSeconds.toFixed(1)} s drain), kernel drops ${line.kernelDrops}, ${line.migrations} migration(s), peak RSS ${peakRssMiB} MiB\n`,
     );
   } finally {
     ns.remove();

@@ -139,10 +139,15 @@ export async function runLive(args: LiveArgs, output: LiveOutput = processOutput
     statsIntervalMs: Math.round((args.statsInterval ?? 1) * 1000),
   });
   let packetsSeen = 0;
+  let lastCountersLine = '';
   const onCounters = (counters: CaptureCounters): void => {
     ledger.report(counters.droppedByKernel + (counters.droppedByInterface ?? 0), nowInstant());
     // A heartbeat for monitors (and the rate harness): how far analysis has got, drops so far.
-    if (args.json && !shuttingDown) output.out(`${JSON.stringify({ type: 'counters', analysedPackets: packetsSeen, ...counters })}\n`);
+    if (args.json && !shuttingDown) {
+      const line = JSON.stringify({ type: 'counters', analysedPackets: packetsSeen, ...counters });
+      if (line !== lastCountersLine) output.out(`${line}\n`); // only when something moved
+      lastCountersLine = line;
+    }
     printPending();
   };
   capture.onCounters = onCounters;
