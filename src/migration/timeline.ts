@@ -313,7 +313,18 @@ export class TimelineBuilder {
     const control = m.control.conv.flow;
     const flags = Number(m.prepareCall.body?.['flags'] ?? 0);
     const tunnelled = this.isTunnelled(m) || (flags & VIR_MIGRATE_TUNNELLED) !== 0;
-    const mode: MigrationMode = m.source ? 'managed' : tunnelled ? 'tunnelled' : (flags & VIR_MIGRATE_PEER2PEER) !== 0 ? 'p2p' : control.client.ip !== control.server.ip ? 'p2p' : 'unknown';
+    // Without VIR_MIGRATE_PEER2PEER a client drives the migration (managed), even when its
+    // connection to the source daemon is not on the wire (e.g. a local unix socket).
+    const flagsKnown = m.prepareCall.body?.['flags'] !== undefined;
+    const mode: MigrationMode = m.source
+      ? 'managed'
+      : tunnelled
+        ? 'tunnelled'
+        : (flags & VIR_MIGRATE_PEER2PEER) !== 0
+          ? 'p2p'
+          : flagsKnown
+            ? 'managed'
+            : 'unknown';
     const prepareReply = this.find(m, 'prepare', 'REPLY', 'first');
     const finishCall = this.find(m, 'finish', 'CALL', 'first');
     const finishReply = this.find(m, 'finish', 'REPLY', 'first');
@@ -365,7 +376,8 @@ export class TimelineBuilder {
       index: ++this.emittedCount,
       domain: domainName,
       uuid,
-      source: m.source ? m.source.state.conv.flow.server.ip : control.client.ip,
+      // managed: the daemon the client drives; otherwise the sender of the migration data
+      source: m.source ? m.source.state.conv.flow.server.ip : data ? data.flow.client.ip : control.client.ip,
       destination: control.server.ip,
       mode,
       live: m.prepareCall.body ? (flags & VIR_MIGRATE_LIVE) !== 0 && (flags & VIR_MIGRATE_OFFLINE) === 0 : undefined,

@@ -237,3 +237,19 @@ test('live form (retain: false): migrations still come out in order, nothing is 
   const internals = s.timeline as unknown as { states: Map<unknown, unknown>; migrations: unknown[]; dataFlows: unknown[] };
   assert.deepEqual([internals.states.size, internals.migrations.length, internals.dataFlows.length], [0, 0, 0]);
 });
+
+test('managed migration whose client reaches the source over a local socket: mode from the flags, source from the data connection', () => {
+  const s = new Scenario();
+  // virsh on 10.0.0.3 talks to the source daemon over a channel we do not see; only its
+  // connection to the destination and the source's data connection are on the wire
+  const c = s.connect('10.0.0.3', '10.0.0.2', 0).open(1);
+  c.call(303, 5, 50, prepare3Args('zeta', LIVE), prepare3Ret('tcp:10.0.0.2:49152'));
+  s.dataConnection('10.0.0.1', '10.0.0.2', 49152, 60, 300, 1_000_000);
+  c.call(306, 310, 330, finish3Args('zeta', LIVE), finish3Ret('zeta')).close(400);
+  s.timeline.finish();
+  const r = s.emitted[0];
+  assert.equal(r.mode, 'managed');
+  assert.equal(r.source, '10.0.0.1');
+  assert.equal(r.destination, '10.0.0.2');
+  assert.equal(r.outcome, 'completed');
+});
