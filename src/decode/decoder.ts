@@ -37,6 +37,7 @@ export class PacketDecoder {
   readonly packet = new DecodedPacket();
   readonly fragments: FragmentReassembler;
   readonly counters: DecodeCounters = { frames: 0, snaplenCut: 0, malformed: 0, unknownLink: 0, nonIp: 0 };
+  private upperWordsSet = false; // packet.src/dst words 0..2 hold an IPv6 address
 
   constructor(fragmentLimits: FragmentLimits = DEFAULT_FRAGMENT_LIMITS) {
     this.fragments = new FragmentReassembler(fragmentLimits);
@@ -173,8 +174,12 @@ export class PacketDecoder {
     const fragField = u16(b, o + 6);
     p.ttl = b[o + 8];
     p.protocol = b[o + 9];
-    p.src[0] = p.src[1] = p.src[2] = 0;
-    p.dst[0] = p.dst[1] = p.dst[2] = 0;
+    if (this.upperWordsSet) {
+      // words 0..2 are zero for IPv4; clear them only after an IPv6 packet wrote them
+      p.src[0] = p.src[1] = p.src[2] = 0;
+      p.dst[0] = p.dst[1] = p.dst[2] = 0;
+      this.upperWordsSet = false;
+    }
     p.src[3] = u32(b, o + 12);
     p.dst[3] = u32(b, o + 16);
     p.decodedTo = Layer.NETWORK;
@@ -208,6 +213,7 @@ export class PacketDecoder {
     p.fragmentOffset = 0;
     p.moreFragments = false;
     p.ttl = b[o + 7];
+    this.upperWordsSet = true;
     for (let i = 0; i < 4; i++) {
       p.src[i] = u32(b, o + 8 + 4 * i);
       p.dst[i] = u32(b, o + 24 + 4 * i);
