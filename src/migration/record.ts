@@ -78,6 +78,7 @@ export interface QemuStreamSummary {
   deviceSections: number;
   eof?: string; // instant of the EOF record
   destinationDone?: { at: string; ok: boolean }; // return-path SHUT
+  multifd?: { channels: number; pages: number; bytes: number; compression?: string }; // normal pages sent outside the main stream
 }
 
 export interface MigrationRecord {

@@ -1,11 +1,12 @@
 // The QEMU migration stream as a TCP StreamConsumer: the direction that opens with "QEVM" goes to
 // QemuStreamDecoder, the reverse direction is the return path (PONG, SHUT). A detector picks the
-// connection by that magic on any port; multifd channels (magic 0x11223344) are recognised and
-// counted but not decoded.
+// connection by that magic on any port; multifd channels (magic 0x11223344) get their packet
+// headers decoded (pages counted, contents skipped).
 import type { Timestamp } from '../../core/timestamp';
 import type { Direction, FlowInfo, ProtocolDetector, StreamConsumer, StreamEndReason } from '../../flow/stream-consumer';
 import { MULTIFD_MAGIC, QEMU_VM_FILE_MAGIC, RETURN_PATH_MESSAGES, ReturnPathMessage } from './format';
 import { QemuDecoderOptions, QemuStreamDecoder, QemuStreamResult } from './stream-decoder';
+import { MultifdChannelDecoder } from './multifd';
 
 export interface ReturnPathResult {
   bytes: number;
@@ -76,8 +77,8 @@ export type QemuConnectionKind = 'main' | 'multifd';
 export class QemuMigrationStream implements StreamConsumer {
   readonly decoder: QemuStreamDecoder;
   readonly returnPath = new ReturnPathDecoder();
-  /** Bytes of a multifd channel (not decoded: pages travel outside the main stream). */
-  multifdBytes = 0;
+  /** For a multifd channel: its packets (the normal pages travel here, not in the main stream). */
+  readonly multifd = new MultifdChannelDecoder();
   endReason?: StreamEndReason;
   ended?: Timestamp;
 
@@ -92,7 +93,7 @@ export class QemuMigrationStream implements StreamConsumer {
 
   data(buf: Uint8Array, start: number, end: number, dir: Direction, _streamOffset: number, at: Timestamp): void {
     if (this.kind === 'multifd') {
-      if (dir === this.sourceDirection) this.multifdBytes += end - start;
+      if (dir === this.sourceDirection) this.multifd.push(buf, start, end, at);
       return;
     }
     if (dir === this.sourceDirection) this.decoder.push(buf, start, end, at);
@@ -101,7 +102,7 @@ export class QemuMigrationStream implements StreamConsumer {
 
   gap(dir: Direction, _streamOffset: number, length: number, at: Timestamp): void {
     if (this.kind === 'multifd') {
-      if (dir === this.sourceDirection) this.multifdBytes += length;
+      if (dir === this.sourceDirection) this.multifd.gap(length, at);
       return;
     }
     if (dir === this.sourceDirection) this.decoder.gap(length, at);

@@ -4,7 +4,7 @@
 import type { MigrationEnricher } from '../../migration/analyze-capture';
 import type { MigrationRecord, QemuStreamSummary } from '../../migration/record';
 import type { MigrationDetail } from '../../migration/timeline';
-import { formatTimestamp } from '../../core/timestamp';
+import { compareTimestamps, formatTimestamp } from '../../core/timestamp';
 import { QemuMigrationStream, QemuStreamDetector } from './consumer';
 import { passFigures, qemuStreamWarnings, stopAndCopyFigures } from './passes';
 import type { QemuStreamResult } from './stream-decoder';
@@ -26,8 +26,23 @@ export class QemuStreamEnricher implements MigrationEnricher {
     if (stopAndCopy) record.stopAndCopy = stopAndCopy;
     record.qemuStream = qemuStreamSummary(result, stream, digits);
     record.warnings.push(...qemuStreamWarnings(result));
-    const multifd = this.detector.streams.filter((s) => s.kind === 'multifd' && s.flow.server.ip === stream.flow.server.ip);
-    if (multifd.length > 0) record.warnings.push(`QEMU stream: ${multifd.length} multifd channel(s) carry the normal pages (not decoded); page counts cover the main channel only`);
+    // multifd channels: same destination, opened while the main stream ran
+    const until = result.last ?? stream.flow.firstSeen;
+    const channels = this.detector.streams.filter(
+      (s) => s.kind === 'multifd' && s.flow.server.ip === stream.flow.server.ip && compareTimestamps(s.flow.firstSeen, stream.flow.firstSeen) >= 0 && compareTimestamps(s.flow.firstSeen, until) <= 0,
+    );
+    if (channels.length > 0) {
+      const figures = channels.map((c) => c.multifd.result());
+      record.qemuStream.multifd = {
+        channels: channels.length,
+        pages: figures.reduce((n, f) => n + f.pages, 0),
+        bytes: figures.reduce((n, f) => n + f.bytes, 0),
+        compression: figures.find((f) => f.compression)?.compression,
+      };
+      for (const c of channels) this.detector.streams.splice(this.detector.streams.indexOf(c), 1);
+      record.warnings.push(`QEMU stream: ${channels.length} multifd channel(s) carried ${record.qemuStream.multifd.pages} normal pages; passes count the main channel's pages only`);
+      for (const f of figures) if (f.stopped) record.warnings.push(`QEMU multifd channel ${f.channel ?? '?'}: ${f.stopped}`);
+    }
   }
 
   private streamOf(detail: MigrationDetail): QemuMigrationStream | undefined {
