@@ -134,7 +134,10 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       .check((a) => a.tsresol === undefined || (Number.isInteger(a.tsresol) && a.tsresol >= 0 && a.tsresol <= 12) || '--tsresol takes 0..12')
       .example('$0 convert trace.cap.gz trace.pcapng', 'DPMI trace → pcapng with picosecond timestamps, one interface per location'),
   handler: async (args) => {
-    const result = await convertCapture(args.input, args.output, { locations: args.location, dedup: args.dedup, tsDigits: args.tsresol });
+    // yargs hands a lone "-" positional over as an empty string.
+    const input = args.input === '' ? '-' : args.input;
+    const output = args.output === '' ? '-' : args.output;
+    const result = await convertCapture(input, output, { locations: args.location, dedup: args.dedup, tsDigits: args.tsresol });
     const { capture } = result;
     for (const selector of result.unmatchedLocations) {
       process.stderr.write(`migscope convert: no location matches --location ${selector} (locations: ${describeLocations(capture.interfaces)})\n`);
@@ -145,7 +148,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
     }
     const dropped = result.duplicatesDropped > 0 ? `, ${result.duplicatesDropped} duplicate frames dropped` : '';
     process.stderr.write(
-      `${capture.file}: ${capture.format}, ${capture.packets} packets read, ${result.packetsWritten} written to ${args.output}` +
+      `${capture.file}: ${capture.format}, ${capture.packets} packets read, ${result.packetsWritten} written to ${output}` +
         ` (${result.interfaces.length} interfaces${dropped})\n`,
     );
     if (capture.packets === 0 && capture.incomplete) process.exitCode = ExitCode.unreadable;

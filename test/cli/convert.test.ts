@@ -156,3 +156,14 @@ test('tshark reads the pcapng: frame lengths and locations; with --tsresol 9 its
   const pcapTimes = fields(path.join(capturesDir, 'f-fail-nobridge.pcap.gz'), 'frame.time_epoch').map((t) => t.slice(0, -3) + '000');
   assert.deepEqual(fields(out9, 'frame.time_epoch'), pcapTimes);
 });
+
+test("'-' reads stdin (gzip) and writes the pcapng to stdout", async () => {
+  const input = path.join(capturesDir, 'f-fail-nobridge.cap.gz');
+  const run = spawnSync(process.execPath, [cliPath, 'convert', '-', '-'], { input: fs.readFileSync(input), maxBuffer: 64 << 20 });
+  assert.equal(run.status, ExitCode.ok, run.stderr.toString());
+  const out = path.join(tmp, 'stdout.pcapng');
+  fs.writeFileSync(out, run.stdout);
+  const [source, converted] = await Promise.all([everything(input), everything(out)]);
+  assert.equal(converted.summary.format, 'pcapng');
+  assert.deepEqual(converted.rows, source.rows);
+});
