@@ -61,3 +61,11 @@ test('analyze on a file that is not a capture exits 2', () => {
   const r = run(fixture('captures', 'a-p2p-src2dst.json'));
   assert.equal(r.code, 2);
 });
+
+test("analyze - reads the capture from stdin", () => {
+  const r = spawnSync(process.execPath, [cliPath, 'analyze', '-', '--json'], { input: require('node:zlib').gunzipSync(require('node:fs').readFileSync(a)), encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0, r.stderr);
+  const records = recordsFromJson(r.stdout);
+  assert.equal(records.length, 1);
+  assert.equal(records[0].phases.transfer?.start, '1795389894.330155749');
+});
