@@ -28,7 +28,12 @@ export class FlowTable {
   private lastDirection = 0;
   readonly budget: BufferBudget;
 
-  constructor(private readonly detectors: readonly ProtocolDetector[], limits: ReassemblyLimits = DEFAULT_REASSEMBLY_LIMITS) {
+  constructor(
+    private readonly detectors: readonly ProtocolDetector[],
+    limits: ReassemblyLimits = DEFAULT_REASSEMBLY_LIMITS,
+    /** A protocol decoder threw (it is detached; the analysis goes on). */
+    private readonly onProblem: (detail: string, packet: number) => void = () => {},
+  ) {
     this.budget = new BufferBudget(limits.maxBufferedPerDirection, limits.maxBufferedTotal);
   }
 
@@ -77,7 +82,7 @@ export class FlowTable {
     const flags = p.tcpFlags;
     // The SYN sender is the client; a SYN-ACK's receiver is; otherwise the first sender.
     const clientIsSource = !((flags & TcpFlag.SYN) !== 0 && (flags & TcpFlag.ACK) !== 0);
-    const flow = new TcpFlow(this.flows.length + 1, p, clientIsSource, this.detectors, this.budget);
+    const flow = new TcpFlow(this.flows.length + 1, p, clientIsSource, this.detectors, this.budget, this.onProblem);
     this.flows.push(flow);
     const key = symmetricHash(p);
     const bucket = this.buckets.get(key);

@@ -3,7 +3,7 @@
 // readers and live capture feed it the same way; finish() ends every flow and returns results.
 import type { CaptureInterface, CaptureSummary, PacketRecord, PacketSink } from '../capture/types';
 import { readCapture } from '../capture/reader';
-import type { CaptureProblem } from '../core/errors';
+import { CaptureProblem } from '../core/errors';
 import type { Timestamp } from '../core/timestamp';
 import type { DecodeCounters } from '../decode/decoder';
 import { PacketDecoder } from '../decode/decoder';
@@ -64,8 +64,10 @@ export class Pipeline implements PacketSink {
 
   constructor(readonly file: string, options: PipelineOptions = {}) {
     this.decoder = new PacketDecoder({ ...DEFAULT_FRAGMENT_LIMITS, ...options.fragments });
-    this.table = new FlowTable(options.detectors ?? [], { ...DEFAULT_REASSEMBLY_LIMITS, ...options.reassembly });
-    this.observers = options.observers ?? [];
+    this.table = new FlowTable(options.detectors ?? [], { ...DEFAULT_REASSEMBLY_LIMITS, ...options.reassembly }, (detail, packet) =>
+      this.problems.push(new CaptureProblem('protocol', file, detail, packet)),
+    );
+    this.observers = [...(options.observers ?? [])];
   }
 
   interface(iface: CaptureInterface): void {
@@ -78,11 +80,25 @@ export class Pipeline implements PacketSink {
     this.lastSec = p.sec;
     this.lastPs = p.ps;
     const observers = this.observers;
-    for (let i = 0; i < observers.length; i++) observers[i].packet(p);
+    for (let i = 0; i < observers.length; i++) {
+      try {
+        observers[i].packet(p);
+      } catch (err) {
+        this.observerFailed(i--, err, p.index);
+      }
+    }
     if (p.protocol === IpProto.TCP && p.decodedTo === Layer.TRANSPORT) {
       this.tcpPackets++;
       this.table.packet(p);
     }
+  }
+
+  /** An observer threw: report it once and drop it, so one decoder bug does not end the run. */
+  private observerFailed(index: number, err: unknown, packet: number): void {
+    const observer = this.observers[index];
+    this.observers.splice(index, 1);
+    const name = observer.constructor?.name && observer.constructor.name !== 'Object' ? observer.constructor.name : `observer ${index + 1}`;
+    this.problems.push(new CaptureProblem('protocol', this.file, `${name} failed and was detached: ${err instanceof Error ? err.message : String(err)}`, packet));
   }
 
   problem(problem: CaptureProblem): void {
@@ -100,7 +116,13 @@ export class Pipeline implements PacketSink {
     if (this.finished) return this.finished;
     const last = this.packets > 0 ? { sec: this.lastSec, ps: this.lastPs } : undefined;
     this.table.finish(this.lastSec, this.lastPs);
-    for (const observer of this.observers) observer.end?.(last);
+    for (let i = 0; i < this.observers.length; i++) {
+      try {
+        this.observers[i].end?.(last);
+      } catch (err) {
+        this.observerFailed(i--, err, this.packets);
+      }
+    }
     this.finished = {
       file: this.file,
       interfaces: this.interfaces,

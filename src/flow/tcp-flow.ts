@@ -70,7 +70,16 @@ export class TcpFlow {
   private readonly lastWindow = [-1, -1];
   private readonly sinks: [ByteSink, ByteSink];
 
-  constructor(id: number, p: DecodedPacket, clientIsSource: boolean, detectors: readonly ProtocolDetector[], budget: BufferBudget) {
+  private lastPacket = 0;
+
+  constructor(
+    id: number,
+    p: DecodedPacket,
+    clientIsSource: boolean,
+    detectors: readonly ProtocolDetector[],
+    budget: BufferBudget,
+    private readonly onProblem: (detail: string, packet: number) => void = () => {},
+  ) {
     this.isIpv6 = p.l3 === 6;
     const clientWords = clientIsSource ? p.src : p.dst;
     const serverWords = clientIsSource ? p.dst : p.src;
@@ -98,6 +107,7 @@ export class TcpFlow {
 
   packet(p: DecodedPacket, dir: Direction): void {
     const s = this.stats[dir];
+    this.lastPacket = p.index;
     s.packets++;
     s.bytes += p.wirelen;
     s.payloadBytes += p.payloadWireLength;
@@ -163,8 +173,15 @@ export class TcpFlow {
     this.directions[1].flush(sec, ps, this.sinks[1]);
     this.directions[0].release();
     this.directions[1].release();
-    this.consumer?.end(reason, { sec, ps });
+    const consumer = this.consumer;
     this.consumer = undefined;
+    if (consumer) {
+      try {
+        consumer.end(reason, { sec, ps });
+      } catch (err) {
+        this.consumerFailed(err, 'end', this.lastPacket);
+      }
+    }
     this.detectors = undefined;
   }
 
@@ -178,15 +195,34 @@ export class TcpFlow {
       data: (buf, start, end, streamOffset, sec, ps, packet) => {
         this.stats[dir].streamBytes += end - start;
         if (this.detectors) this.detect(buf.subarray(start, end), dir);
-        this.consumer?.data(buf, start, end, dir, streamOffset, { sec, ps }, packet);
+        const consumer = this.consumer;
+        if (!consumer) return;
+        try {
+          consumer.data(buf, start, end, dir, streamOffset, { sec, ps }, packet);
+        } catch (err) {
+          this.consumerFailed(err, 'data', packet);
+        }
       },
       gap: (streamOffset, length, sec, ps) => {
         const s = this.stats[dir];
         s.gaps++;
         s.gapBytes += length;
-        this.consumer?.gap(dir, streamOffset, length, { sec, ps });
+        const consumer = this.consumer;
+        if (!consumer) return;
+        try {
+          consumer.gap(dir, streamOffset, length, { sec, ps });
+        } catch (err) {
+          this.consumerFailed(err, 'gap', this.lastPacket);
+        }
       },
     };
+  }
+
+  /** A decoder bug must not end the analysis: report it once, detach the consumer (its flow
+   *  is still counted), go on. */
+  private consumerFailed(err: unknown, call: string, packet: number): void {
+    this.onProblem(`flow ${this.info.id} (${this.protocol ?? 'consumer'}): ${call}() failed, decoder detached: ${errorText(err)}`, packet);
+    this.consumer = undefined;
   }
 
   /** Ask the detectors once, at the first delivered payload of either direction. */
@@ -195,7 +231,13 @@ export class TcpFlow {
     this.detectors = undefined;
     if (!detectors) return;
     for (const detector of detectors) {
-      const consumer = detector.create(this.info, firstBytes, dir);
+      let consumer: StreamConsumer | undefined;
+      try {
+        consumer = detector.create(this.info, firstBytes, dir);
+      } catch (err) {
+        this.onProblem(`flow ${this.info.id}: detector ${detector.name} failed: ${errorText(err)}`, this.lastPacket);
+        continue;
+      }
       if (consumer) {
         this.consumer = consumer;
         this.protocol = detector.name;
@@ -218,6 +260,10 @@ export class TcpFlow {
     if (this.synSec < 0 || this.handshakeAckSec < 0) return undefined;
     return secondsBetween({ sec: this.synSec, ps: this.synPs }, { sec: this.handshakeAckSec, ps: this.handshakeAckPs });
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function sameWords(x: Uint32Array, y: Uint32Array): boolean {

@@ -208,3 +208,25 @@ test('IPv6 flows are keyed by all 128 bits', () => {
   assert.deepEqual([flows[0].stats[0].packets, flows[0].stats[1].packets], [1, 1]);
   assert.equal(flows[1].info.client.ip, '2001:db8:1::1');
 });
+
+test('a throwing decoder or observer is detached and reported; the flow is still counted', () => {
+  const thrower: StreamConsumer = {
+    data: () => { throw new Error('decoder bug'); },
+    gap: () => {},
+    end: () => {},
+  };
+  let observed = 0;
+  const f = new Feeder(
+    [{ name: 'buggy', create: () => thrower }],
+    [{ packet: () => { if (++observed === 2) throw new Error('observer bug'); } }],
+  );
+  handshake(f, 40009, 0, 0);
+  f.send(C, S, { sport: 40009, dport: 16509, seq: 1, ack: 1, flags: ACK, payload: [1] });
+  f.send(C, S, { sport: 40009, dport: 16509, seq: 2, ack: 1, flags: ACK, payload: [2] });
+  const result = f.pipeline.finish();
+  assert.equal(observed, 2, 'observer detached after it threw');
+  assert.equal(result.flows[0].stats[0].packets, 4);
+  assert.equal(result.flows[0].stats[0].streamBytes, 2);
+  assert.deepEqual(result.problems.map((p) => [p.kind, p.packet]), [['protocol', 2], ['protocol', 4]]);
+  assert.match(result.problems[1].message, /flow 1 \(buggy\): data\(\) failed, decoder detached: decoder bug/);
+});
