@@ -23,6 +23,8 @@ export interface ConvertResult {
   readonly packetsWritten: number;
   readonly bytesWritten: number;
   readonly interfaces: readonly CaptureInterface[];
+  /** Packets written per interface, as "name: count" in interface order. */
+  readonly perInterface: readonly string[];
   readonly duplicatesDropped: number;
   readonly unmatchedLocations: readonly string[];
 }
@@ -52,7 +54,11 @@ class PcapngSink implements PacketSink {
     });
   }
 
+  /** Packets written per source interface id. */
+  readonly counts: number[] = [];
+
   packet(r: PacketRecord): void {
+    this.counts[r.interfaceId] = (this.counts[r.interfaceId] ?? 0) + 1;
     this.writer.writePacket(this.ids[r.interfaceId], r.sec, r.ps, r.buf.subarray(r.offset, r.offset + r.caplen), r.wirelen);
   }
 
@@ -105,6 +111,7 @@ export async function convertCapture(input: string, output: string, options: Con
     packetsWritten: sink.writer.packetCount,
     bytesWritten: sink.writer.bytesWritten,
     interfaces: sink.interfaces,
+    perInterface: sink.interfaces.map((i) => `${i.name ?? `interface ${i.id}`}: ${sink.counts[i.id] ?? 0}`),
     duplicatesDropped: chain.duplicates?.duplicates ?? 0,
     unmatchedLocations: chain.filter?.unmatchedSelectors() ?? [],
   };
@@ -151,6 +158,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       `${capture.file}: ${capture.format}, ${capture.packets} packets read, ${result.packetsWritten} written to ${output}` +
         ` (${result.interfaces.length} interfaces${dropped})\n`,
     );
+    if (result.interfaces.length > 1) process.stderr.write(`  packets per interface: ${result.perInterface.join(', ')}\n`);
     if (capture.packets === 0 && capture.incomplete) process.exitCode = ExitCode.unreadable;
     else if (capture.problems.length > 0 || result.unmatchedLocations.length > 0) process.exitCode = ExitCode.partial;
   },

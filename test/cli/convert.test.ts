@@ -100,6 +100,9 @@ test('--location keeps one location of the real capmerge trace; --dedup drops th
   const deduped = path.join(tmp, 'dedup.pcapng');
   const result = await convertCapture(input, deduped, { dedup: true });
   assert.equal(result.duplicatesDropped, 100);
+  assert.equal(result.perInterface.reduce((sum, line) => sum + Number(line.split(': ').pop()), 0), 100);
+  const all = await convertCapture(input, path.join(tmp, 'all.pcapng'));
+  assert.deepEqual(all.perInterface, ['mpB:CONV: 100', 'mpA:CONV: 100']);
   const d = await everything(deduped);
   assert.equal(d.rows.length, 100);
   // The first sighting of each frame survives, whichever location saw it first.
