@@ -120,8 +120,10 @@ export class LiveProcess {
   stderr = '';
   readonly exited: Promise<number | null>;
 
-  constructor(ns: VethNamespace, cliPath: string, args: string[]) {
-    const argv = ns.exec([process.execPath, cliPath, 'live', '-i', ns.rxIf, ...args]);
+  /** `migscope live -i iface …args` inside network namespace `namespace` (e.g. a VethNamespace's
+   *  name and rxIf, or the lab's switch namespace and mon0). */
+  constructor(namespace: string, iface: string, cliPath: string, args: string[]) {
+    const argv = ['ip', 'netns', 'exec', namespace, process.execPath, cliPath, 'live', '-i', iface, ...args];
     this.child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.setEncoding('utf8').on('data', (t: string) => (this.stdout += t));
     this.child.stderr!.setEncoding('utf8').on('data', (t: string) => (this.stderr += t));
@@ -173,7 +175,7 @@ async function benchMain(argv: string[]): Promise<void> {
   const cli = path.resolve(__dirname, '..', 'cli', 'main.js');
   const ns = new VethNamespace();
   try {
-    const live = new LiveProcess(ns, cli, ['--json', '--stats-interval', '0.2']);
+    const live = new LiveProcess(ns.name, ns.rxIf, cli, ['--json', '--stats-interval', '0.2']);
     await live.waitFor((_, err) => err.includes('listening on'), 20_000);
     const sent = replay(ns, file, { speed: 'topspeed', loops });
     const replayEnd = Date.now();

@@ -4,12 +4,13 @@
 // formatter. Ctrl-C / SIGTERM: migrations still open are printed as partial, files closed, exit 0.
 import type { CommandModule } from 'yargs';
 import { ExitCode } from '../core/errors';
-import { parseTimestamp, type Timestamp } from '../core/timestamp';
+import { addSeconds, parseTimestamp, type Timestamp } from '../core/timestamp';
 import { canCaptureAsThisProcess, DEFAULT_BUFFER_KIB, DropLedger, LiveCapture, LiveCaptureError, listCaptureDevices, type CaptureCounters, type CaptureInstant } from '../capture/live';
 import { RotatingPcapngWriter, WritingSink } from '../capture/live-writer';
 import type { PacketSink } from '../capture/types';
 import { createAnalyzer, type MigrationEnricher } from '../migration/analyze-capture';
 import { defaultEnrichers } from '../migration/enrichers';
+import { ProbeEnricher } from '../protocols/icmp/enricher';
 import type { MigrationRecord } from '../migration/record';
 import type { MigrationDetail } from '../migration/timeline';
 import type { Pipeline } from '../flow/pipeline';
@@ -25,6 +26,7 @@ export interface LiveArgs {
   tcpdump?: string;
   bufferKib?: number;
   statsInterval?: number; // seconds
+  settle?: number; // seconds of capture after a migration's end before it is printed
   json?: boolean;
   probeTarget?: string;
   probeInterval?: number;
@@ -51,6 +53,7 @@ export function validateLiveArgs(args: LiveArgs): string | undefined {
   if (args.rotateFiles !== undefined && args.rotateMb === undefined) return '--rotate-files needs --rotate-mb (files rotate by size)';
   if (args.bufferKib !== undefined && !(Number.isInteger(args.bufferKib) && args.bufferKib > 0)) return '--buffer-kib must be a positive whole number';
   if (args.statsInterval !== undefined && !(args.statsInterval >= 0)) return '--stats-interval must be ≥ 0 seconds';
+  if (args.settle !== undefined && !(args.settle >= 0)) return '--settle must be ≥ 0 seconds';
   return undefined;
 }
 
@@ -96,24 +99,47 @@ export async function runLive(args: LiveArgs, output: LiveOutput = processOutput
   const iface = args.interface!;
   const name = `live:${iface}`;
 
-  const pending: { record: MigrationRecord; detail: MigrationDetail; partial: boolean }[] = [];
+  interface Emitted { record: MigrationRecord; detail: MigrationDetail; partial: boolean; due?: CaptureInstant }
+  const settling: Emitted[] = []; // waiting for `settle` seconds of capture after their end
+  const pending: Emitted[] = []; // waiting for tcpdump's next counters report
   let shuttingDown = false;
   let captureStart: Timestamp | undefined;
   const ledger = new DropLedger();
   let printed = 0;
   let unreliable = 0;
+  const settleSec = args.settle ?? 1;
 
+  const chosenEnrichers = enrichers ?? defaultEnrichers({ probeTarget: args.probeTarget, probeIntervalMs: args.probeInterval });
   const analyzer = createAnalyzer(name, {
-    enrichers: enrichers ?? defaultEnrichers({ probeTarget: args.probeTarget, probeIntervalMs: args.probeInterval }),
+    enrichers: chosenEnrichers,
     onMigration: (record, detail) => {
-      pending.push({ record, detail, partial: shuttingDown && record.outcome !== 'completed' });
-      // Drops are known only from tcpdump's next counters report: ask for one now.
-      if (!shuttingDown && (args.statsInterval ?? 1) > 0) {
-        capture.requestCounters();
-        setTimeout(printPending, 2000).unref(); // in case no report comes
-      } else printPending();
+      const emitted: Emitted = { record, detail, partial: shuttingDown && record.outcome !== 'completed' };
+      if (shuttingDown || settleSec <= 0 || !record.end) return ready(emitted);
+      emitted.due = addSeconds(parseTimestamp(record.end), settleSec);
+      settling.push(emitted);
+      // A quiet link may bring no later packet: settle by the wall clock as well.
+      setTimeout(() => settled(emitted), (settleSec + 2) * 1000).unref();
     },
   });
+
+  /** Probe figures need the replies that come after the end (RTT after, late replies): with
+   *  those packets in, the probe enrichers fill the record again, as analyze does at its end. */
+  const settled = (emitted: Emitted): void => {
+    const at = settling.indexOf(emitted);
+    if (at < 0) return;
+    settling.splice(at, 1);
+    for (const e of chosenEnrichers) if (e instanceof ProbeEnricher) e.enrich(emitted.record);
+    ready(emitted);
+  };
+
+  const ready = (emitted: Emitted): void => {
+    pending.push(emitted);
+    // Drops are known only from tcpdump's next counters report: ask for one now.
+    if (!shuttingDown && (args.statsInterval ?? 1) > 0) {
+      capture.requestCounters();
+      setTimeout(printPending, 2000).unref(); // in case no report comes
+    } else printPending();
+  };
 
   const printPending = (): void => {
     while (pending.length > 0) {
@@ -178,6 +204,8 @@ export async function runLive(args: LiveArgs, output: LiveOutput = processOutput
     packet: (r) => {
       if (packetsSeen++ === 0) captureStart = { sec: r.sec, ps: r.ps };
       downstream.packet(r);
+      const next = settling[0];
+      if (next?.due && (r.sec > next.due.sec || (r.sec === next.due.sec && r.ps >= next.due.ps))) settled(next);
     },
   };
 
@@ -194,7 +222,8 @@ export async function runLive(args: LiveArgs, output: LiveOutput = processOutput
     shuttingDown = true;
     for (const message of earlyProblems) output.err(`migscope live: ${message}\n`);
     if (result.counters) onCounters(result.counters);
-    const analysis = analyzer.finish(); // emits what is still open, as partial
+    const analysis = analyzer.finish(); // emits what is still open, as partial; fills probe figures
+    for (const emitted of settling.splice(0)) ready(emitted);
     printPending();
     if (!result.stoppedByUser) {
       output.err(`migscope live: tcpdump ended by itself (exit ${result.exitCode})${result.stderr ? `: ${result.stderr.trim()}` : ''}\n`);
@@ -265,6 +294,7 @@ export const liveCommand: CommandModule<object, LiveArgs> = {
       .option('tcpdump', { type: 'string', default: 'tcpdump', describe: 'tcpdump binary to run' })
       .option('buffer-kib', { type: 'number', default: DEFAULT_BUFFER_KIB, describe: 'kernel capture buffer, KiB (tcpdump -B)' })
       .option('stats-interval', { type: 'number', default: 1, describe: 'seconds between drop-counter polls (0: only at exit)' })
+      .option('settle', { type: 'number', default: 1, describe: 'seconds of capture after a migration ends before printing it (late probe replies, RTT after); 0 = at once' })
       .option('probe-target', { type: 'string', describe: 'IP the downtime probes (pings) go to' })
       .option('probe-interval', { type: 'number', describe: 'probe interval in ms' })
       .epilog(

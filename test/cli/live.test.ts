@@ -63,7 +63,8 @@ async function runLive(capture: string, extra: string[], ready: (stdout: string)
 }
 
 /** A record as printed (JSON), minus what live cannot know when it prints: the capture name, and
- *  the probe RTT *after* the migration, which the ICMP enricher fills in from later pings. */
+ *  the probe RTT *after* the migration — analyze takes the median over every probe up to the end
+ *  of the capture, live over the --settle seconds after the migration's end. */
 function comparable(r: MigrationRecord): unknown {
   const copy = JSON.parse(JSON.stringify(r));
   delete copy.capture;
