@@ -1,7 +1,7 @@
 // One self-contained HTML report: the charts inlined as SVG, the tables as HTML. No scripts and
 // no external resources, so it opens offline, from e-mail, or from a CI artifact.
 import type { RenderedChart } from './charts';
-import { ciDescription, ciLevel, outlierLines, displayUnit, formatPercent, formatValue, type ReportData } from './tables';
+import { ciDescription, ciLevel, metricsOf, NO_STATISTICS, outlierLines, displayUnit, formatPercent, formatValue, type ReportData } from './tables';
 import { METRICS } from '../stats/metrics';
 
 function esc(text: string): string {
@@ -29,6 +29,10 @@ export function htmlReport(data: ReportData, charts: readonly RenderedChart[]): 
   ];
   for (const g of data.groups) {
     parts.push(`<h2>${esc(g.key)}</h2>`, `<p>${g.included} of ${g.migrations} migrations in the statistics.</p>`);
+    if (metricsOf(g).length === 0) {
+      parts.push(`<p>${esc(NO_STATISTICS)}</p>`);
+      continue;
+    }
     parts.push(`<table class="stats"><tr><th>phase / metric</th><th>unit</th><th>n</th><th>mean</th><th>sd</th><th>${ciLevel(data.ci)} CI</th><th>CoV</th><th>min</th><th>median</th><th>max</th><th>outliers</th></tr>`);
     for (const m of METRICS) {
       const s = g.metrics[m.key];

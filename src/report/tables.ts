@@ -60,7 +60,9 @@ function outcomesText(g: GroupSummary): string {
     .join(', ');
 }
 
-function metricsOf(g: GroupSummary): MetricDefinition[] {
+export const NO_STATISTICS = 'No statistics: no completed migration in this group (--include-failed counts the others).';
+
+export function metricsOf(g: GroupSummary): MetricDefinition[] {
   return METRICS.filter((m) => g.metrics[m.key]);
 }
 
@@ -78,6 +80,10 @@ export function terminalReport(data: ReportData): string {
   const out: string[] = [ciDescription(data.ci), `${data.records} migrations from ${data.files} inputs, ${data.groups.length} groups`];
   for (const g of data.groups) {
     out.push('', `■ ${g.key} — ${g.included} of ${g.migrations} migrations in statistics (${outcomesText(g)})`);
+    if (metricsOf(g).length === 0) {
+      out.push(NO_STATISTICS);
+      continue;
+    }
     const rows = [['metric', 'unit', 'n', 'mean', 'sd', 'CI', 'CoV', 'min', 'median', 'max', 'outliers']];
     for (const m of metricsOf(g)) {
       const s = g.metrics[m.key];
@@ -109,6 +115,10 @@ export function markdownReport(data: ReportData, chartFiles: readonly string[] =
   const out: string[] = ['# Migration report', '', `Generated ${data.generatedAt}. ${data.records} migrations from ${data.files} inputs; grouped by ${data.groupBy.length ? data.groupBy.join(', ') : '(no factor: one group)'}.`, '', ciDescription(data.ci) + '.', ''];
   for (const g of data.groups) {
     out.push(`## ${mdEscape(g.key)}`, '', `${g.included} of ${g.migrations} migrations in the statistics (${outcomesText(g)}).`, '');
+    if (metricsOf(g).length === 0) {
+      out.push(NO_STATISTICS, '');
+      continue;
+    }
     out.push(`| phase / metric | unit | n | mean | sd | ${ciLevel(data.ci)} CI | CoV |`, '|---|---|--:|--:|--:|--:|--:|');
     for (const m of metricsOf(g)) {
       const s = g.metrics[m.key];

@@ -74,6 +74,18 @@ test('records JSON + filename pattern: groups and statistics match an independen
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('a group without a completed migration says so instead of printing empty tables', () => {
+  const dir = tmpdir();
+  const file = path.join(dir, 'failed.json');
+  fs.writeFileSync(file, JSON.stringify([record('x-1.pcap', 1, 'failed'), record('x-2.pcap', 1, 'cancelled')]));
+  const r = run([file]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /0 of 2 migrations in statistics \(1 failed, 1 cancelled\)\nNo statistics: no completed migration/);
+  const withFailed = JSON.parse(run([file, '--include-failed', '--json']).stdout) as SummaryJson;
+  assert.equal(withFailed.groups[0].metrics['phase.transfer'].n, 2);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('bad inputs are listed and set exit code 3; the good ones are still reported', () => {
   const dir = tmpdir();
   fs.writeFileSync(path.join(dir, 'good.json'), JSON.stringify(records.slice(0, 5)));
