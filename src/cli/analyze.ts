@@ -104,7 +104,8 @@ export function timelineText(record: MigrationRecord, detail: MigrationDetail): 
   } else if (detail.dataFlow) {
     const f = detail.dataFlow.flow;
     lines.push({ at: f.firstSeen, order: 0, text: `#${f.firstPacket}  ${f.client.ip}:${f.client.port} → ${f.server.ip}:${f.server.port}  QEMU data connection opens` });
-    lines.push({ at: detail.dataFlow.lastAt, order: 0, text: `#${detail.dataFlow.lastPacket}  QEMU data connection closes (${detail.dataFlow.end ?? 'open'})` });
+    const d = detail.dataFlow;
+    lines.push({ at: d.closeAt ?? d.lastAt, order: 0, text: `#${d.closePacket ?? d.lastPacket}  QEMU data connection ${d.closeAt ? `closes (${d.end ?? 'fin'})` : `last data (${d.end ?? 'open'})`}` });
   }
   lines.sort((a, b) => secondsBetween(b.at, a.at) || a.order - b.order);
   return lines.map((l) => `  ${formatTimestamp(l.at, digits)}  +${seconds(secondsBetween(origin, l.at))}  ${l.text}`).join('\n') + '\n';

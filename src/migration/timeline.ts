@@ -17,6 +17,9 @@ export interface DataFlow {
   lastPacket: number;
   bytes: [number, number];
   end?: StreamEndReason;
+  /** the packet that closed the connection (second FIN, or RST), when seen */
+  closeAt?: Timestamp;
+  closePacket?: number;
   /** the stream starts with the QEMU magic "QEVM" */
   qemuMagic: boolean;
 }
@@ -144,8 +147,8 @@ export class TimelineBuilder {
     this.dataFlows.push(data);
   }
 
-  dataFlowEnded(data: DataFlow): void {
-    data.end ??= 'eof';
+  dataFlowEnded(data: DataFlow, reason: StreamEndReason): void {
+    data.end ??= reason;
     this.tryEmitAll();
   }
 
@@ -287,6 +290,7 @@ export class TimelineBuilder {
           return t ? { at: t.lastAt, packet: t.lastPacket } : undefined;
         }
         const d = this.linkDataFlow(m);
+        if (d?.closeAt) return { at: d.closeAt, packet: d.closePacket };
         return d ? { at: d.lastAt, packet: d.lastPacket } : undefined;
       }
       case 'phaseEnd':

@@ -9,7 +9,7 @@ import { formatTimestamp, parseTimestamp, secondsBetween } from '../../src/core/
 import { analyzeCapture } from '../../src/migration/analyze-capture';
 import type { MigrationRecord, PhaseName } from '../../src/migration/record';
 import { fixture } from '../helpers/paths';
-import { readTsharkLibvirt, type TsharkMessage } from '../protocols/libvirt/oracle-files';
+import { readConvTcp, readTsharkLibvirt, type TsharkMessage } from '../protocols/libvirt/oracle-files';
 
 const dir = fixture('lab', 'modes');
 const runs = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.pcap.gz')).map((f) => f.replace('.pcap.gz', '')) : [];
@@ -76,6 +76,16 @@ for (const run of runs) {
     if (!tunnelled) {
       const closes = oracle.filter((m) => m.procedure === 2 && m.type === 1);
       assert.deepEqual(edge(r, 'cleanup', 'end'), at(closes[closes.length - 1]), 'last CONNECT_CLOSE reply');
+    }
+
+    // Data connection span = tshark's conversation table (start to 1 ns, duration to 10⁻⁴ s).
+    const data = readConvTcp(path.join(dir, `${run}.conv-tcp.txt`)).find((c) => /:(49\d{3})$/.test(c.b) && !c.b.endsWith(':16509'));
+    if (data && !tunnelled) {
+      const first = parseTimestamp(analysis.summary.first!);
+      assert.equal(secondsBetween(first, parseTimestamp(r.phases.transfer!.start)).toFixed(9), data.relativeStart.toFixed(9));
+      // ours ends at the closing FIN/RST; tshark's at the last packet (the final ACK follows it)
+      const lag = data.duration - r.phases.transfer!.seconds;
+      assert.ok(lag >= -0.00005 && lag <= 0.0005, `transfer ${r.phases.transfer!.seconds} vs ${data.duration}`);
     }
 
     // Inside the virsh command's wall-clock span (same host clock as the capture).
