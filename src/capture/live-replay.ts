@@ -1,6 +1,6 @@
 // Replays a capture into a veth pair inside a private network namespace and runs `migscope live`
 // on the other end: the harness of the root-only live tests and of the live case of
-// `npm run bench` (run directly: node dist/src/capture/live-replay.js [capture] [--loops N]).
+// `npm run bench` (run directly: node dist/src/capture/live-replay.js [capture] [--loops N] [--mbps M]).
 // Nothing leaves the namespace: the veth ends have no addresses and no route out.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -162,22 +162,23 @@ export class LiveProcess {
   }
 }
 
-/** The bench case: replay `file` `loops` times at top speed into `migscope live`; one JSON line. */
+/** The bench case: replay `file` `loops` times (top speed or --mbps) into `migscope live`; one JSON line. */
 async function benchMain(argv: string[]): Promise<void> {
   const unavailable = replayUnavailable();
   if (unavailable) {
     process.stderr.write(`live rate: skipped: ${unavailable}\n`);
     process.exit(2);
   }
-  const loopsAt = argv.indexOf('--loops');
-  const loops = loopsAt >= 0 ? Number(argv[loopsAt + 1]) : 10;
-  const file = argv.find((a, i) => !a.startsWith('--') && argv[i - 1] !== '--loops') ?? path.resolve(__dirname, '..', '..', '..', 'fixtures', 'captures', 'a-p2p-src2dst.pcap.gz');
+  const valueOf = (flag: string) => (argv.includes(flag) ? Number(argv[argv.indexOf(flag) + 1]) : undefined);
+  const loops = valueOf('--loops') ?? 10;
+  const mbps = valueOf('--mbps'); // default: top speed
+  const file = argv.find((a, i) => !a.startsWith('--') && !['--loops', '--mbps'].includes(argv[i - 1])) ?? path.resolve(__dirname, '..', '..', '..', 'fixtures', 'captures', 'a-p2p-src2dst.pcap.gz');
   const cli = path.resolve(__dirname, '..', 'cli', 'main.js');
   const ns = new VethNamespace();
   try {
     const live = new LiveProcess(ns.name, ns.rxIf, cli, ['--json', '--stats-interval', '0.2']);
     await live.waitFor((_, err) => err.includes('listening on'), 20_000);
-    const sent = replay(ns, file, { speed: 'topspeed', loops });
+    const sent = replay(ns, file, { speed: mbps ?? 'topspeed', loops });
     const replayEnd = Date.now();
     // Stop only once every packet has reached the analyzer (tcpdump drops what is unread at exit).
     const analysed = () => Math.max(0, ...live.jsonLines().filter((l) => l.type === 'counters').map((l) => l.analysedPackets + l.droppedByKernel));
