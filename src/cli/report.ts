@@ -5,7 +5,7 @@ import type { CommandModule } from 'yargs';
 import { ExitCode } from '../core/errors';
 import type { MigrationRecord } from '../migration/record';
 import { analyzeCaptures, expandInputs, progressLine, readRecordFile } from '../report/batch';
-import { buildReport, writeReport } from '../report/build';
+import { buildReport, duplicateMigrations, writeReport } from '../report/build';
 import { recordsToCsv } from '../report/records-io';
 import { summaryJson, terminalReport, type InputProblem } from '../report/tables';
 import { compilePattern, parseManifest, type FactorSources } from '../stats/factors';
@@ -82,6 +82,7 @@ export async function runReport(args: ReportArgs): Promise<number> {
     files: inputs.captures.length + inputs.recordFiles.length,
     problems,
   });
+  for (const same of duplicateMigrations(records)) process.stderr.write(`migscope: warning: one migration in several inputs, each counted: ${same.join(' = ')}\n`);
   if (args.json) process.stdout.write(summaryJson(data));
   else if (!args.quiet) process.stdout.write(terminalReport(data));
   if (args.out) {

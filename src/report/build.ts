@@ -2,7 +2,9 @@
 // format into one directory (summary CSV/JSON, Markdown, SVG charts, self-contained HTML).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseTimestamp } from '../core/timestamp';
 import type { MigrationRecord } from '../migration/record';
+import { migrationId } from '../stats/metrics';
 import { factorsOf, type FactorSources } from '../stats/factors';
 import { defaultGroupBy, groupRecords, summarizeGroup } from '../stats/groups';
 import type { CiOptions } from '../stats/summary';
@@ -53,4 +55,22 @@ export async function writeReport(data: ReportData, records: readonly MigrationR
   write('report.md', markdownReport(data, charts.map((c) => `charts/${c.name}.svg`)));
   write('report.html', htmlReport(data, charts));
   return { files: written };
+}
+
+/** Migrations that appear in more than one input (same hosts and domain, start within the same
+ *  millisecond), e.g. a pcap and its DPMI conversion both given: each copy is counted, so say so. */
+export function duplicateMigrations(records: readonly MigrationRecord[]): string[][] {
+  const byKey = new Map<string, string[]>();
+  for (const r of records) {
+    let ms: string;
+    try {
+      const t = parseTimestamp(r.start);
+      ms = `${t.sec}.${Math.floor(t.ps / 1e9)}`;
+    } catch {
+      continue;
+    }
+    const key = `${r.source}|${r.destination}|${r.domain ?? ''}|${ms}`;
+    byKey.set(key, [...(byKey.get(key) ?? []), migrationId(r)]);
+  }
+  return [...byKey.values()].filter((ids) => ids.length > 1);
 }
