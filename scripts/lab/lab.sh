@@ -24,7 +24,6 @@ install_packages() {
   for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   [ -z "$missing" ] && return 0
   echo "lab: installing$missing"
-  while [ -e /tmp/apt.lock ] && [ ! -e /tmp/apt-done ] && pgrep -x apt-get >/dev/null; do sleep 5; done
   DEBIAN_FRONTEND=noninteractive flock /tmp/apt.lock apt-get install -y --no-install-recommends $missing
 }
 
@@ -47,6 +46,27 @@ build_guest() {
   cp "$k" "$out/vmlinuz"; echo "$ver" > "$out/kernel-version"
   rm -rf "$t"
   echo "lab: guest built: kernel $ver, initramfs $(stat -c %s "$out/initrd.img") bytes" >&2
+}
+
+# KVM when a KVM guest really boots here, else TCG: nested KVM may open /dev/kvm and still hang
+# or abort (lab-findings). Probed once with the lab's own guest, cached in $LAB/accel.
+probe_accel() {
+  if [ -s "$LAB/accel" ]; then cat "$LAB/accel"; return; fi
+  local accel=qemu log=$LAB/accel-probe.log
+  if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    rm -f "$log"
+    timeout 25 qemu-system-x86_64 -accel kvm -m 128 -display none -no-reboot -nic none \
+      -kernel "$LAB/guest/vmlinuz" -initrd "$LAB/guest/initrd.img" \
+      -append "console=ttyS0 rdinit=/init panic=-1" -serial "file:$log" >/dev/null 2>&1 &
+    local qpid=$!
+    for i in $(seq 100); do
+      if grep -q "migscope-lab guest up" "$log" 2>/dev/null; then accel=kvm; break; fi
+      kill -0 $qpid 2>/dev/null || break
+      sleep 0.2
+    done
+    kill $qpid 2>/dev/null || true; wait $qpid 2>/dev/null || true
+  fi
+  echo $accel > "$LAB/accel"; echo $accel
 }
 
 offloads_off() { local n=$1 d=$2; ns "$n" ethtool -K "$d" tso off gso off gro off tx off >/dev/null 2>&1 || true; }
@@ -187,6 +207,7 @@ setup() {
   install_packages
   mkdir -p "$LAB"
   build_guest
+  echo "lab: accelerator: $(probe_accel) (qemu = TCG)"
   net_up
   daemon_up src; daemon_up dst
   echo "lab: up (namespaces $NS_SW $NS_SRC $NS_DST $NS_CLI, libvirtd src pid $(daemon_pid src), dst pid $(daemon_pid dst))"
@@ -230,5 +251,6 @@ case $cmd in
   virsh) h=$1; shift; p=$(daemon_pid "$h") || die "libvirtd on $h not running"; exec nsenter -t "$p" -n -m -u virsh -q -c qemu:///system "$@";;
   daemon-pid) daemon_pid "$1";;
   domain-xml) domain_xml "$@";;
+  accel) probe_accel;;
   *) die "usage: lab.sh setup|teardown|status|install|build-guest|vm-start HOST RAM LOAD|vm-destroy HOST|virsh HOST ARGS|daemon-pid HOST|domain-xml RAM LOAD [BRIDGE]";;
 esac

@@ -23,6 +23,14 @@ function shell(verb: string): void {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
+/** 'auto' → what lab.sh's probe found (it needs the guest image, so the lab is set up first). */
+function resolveAccel(accel: 'auto' | 'qemu' | 'kvm'): 'qemu' | 'kvm' {
+  if (accel !== 'auto') return accel;
+  shell('setup');
+  const r = spawnSync(labScript, ['accel'], { encoding: 'utf8' });
+  return r.stdout.trim() === 'kvm' ? 'kvm' : 'qemu';
+}
+
 const list = (v: string | number): number[] =>
   String(v)
     .split(',')
@@ -106,7 +114,7 @@ void yargs(hideBin(process.argv))
         .option('load', { type: 'number', default: 0, describe: 'memory-dirtying duty cycle, %' })
         .option('out', { type: 'string', default: 'lab-runs' })
         .option('name', { type: 'string', describe: 'file name stem (default MODE-ramR-loadL-TIME)' })
-        .option('accel', { choices: ['qemu', 'kvm'] as const, default: 'qemu' as const, describe: 'qemu = TCG (nested KVM hangs here)' })
+        .option('accel', { choices: ['auto', 'qemu', 'kvm'] as const, default: 'auto' as const, describe: 'auto: KVM if a KVM guest boots here, else qemu (TCG)' })
         .option('bandwidth', { type: 'number', describe: 'virsh migrate --bandwidth MiB/s (cancel default 8)' })
         .option('timeout', { type: 'number', describe: 'virsh migrate --timeout s (suspend to force completion)' })
         .option('settle', { type: 'number', default: 3, describe: 'seconds captured before and after virsh' }),
@@ -118,7 +126,7 @@ void yargs(hideBin(process.argv))
         loadPct: a.load,
         outDir: a.out,
         name: a.name ?? `${a.mode}-ram${a.ram}-load${a.load}-${stamp()}`,
-        accel: a.accel,
+        accel: resolveAccel(a.accel),
         bandwidthMiBs: a.bandwidth ?? (a.mode === 'cancel' ? 8 : a.mode === 'postcopy' ? 16 : undefined),
         timeoutS: a.timeout,
         settleS: a.settle,
@@ -140,12 +148,12 @@ void yargs(hideBin(process.argv))
         .option('runs', { type: 'number', default: 10 })
         .option('mode', { choices: modes, default: 'p2p' as Mode })
         .option('out', { type: 'string', default: 'lab-experiment' })
-        .option('accel', { choices: ['qemu', 'kvm'] as const, default: 'qemu' as const })
+        .option('accel', { choices: ['auto', 'qemu', 'kvm'] as const, default: 'auto' as const })
         .option('timeout', { type: 'number' })
         .option('settle', { type: 'number', default: 3 }),
     async (a) => {
       requireRoot();
-      const failed = await experiment({ ...a, ram: list(a.ram), load: list(a.load) });
+      const failed = await experiment({ ...a, accel: resolveAccel(a.accel), ram: list(a.ram), load: list(a.load) });
       process.exitCode = failed ? 4 : 0;
     },
   )

@@ -56,10 +56,15 @@ const wallNs = (): bigint => anchorWallNs + (process.hrtime.bigint() - anchorHr)
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Capture, pinger and event monitors of the current run, killed if the run throws. */
+const running = new Set<ChildProcess>();
+
 function startProcess(cmd: string, args: string[], outFile: string, errFile?: string): ChildProcess {
   const out = fs.openSync(outFile, 'w');
   const err = errFile ? fs.openSync(errFile, 'w') : 'ignore';
   const child = spawn(cmd, args, { stdio: ['ignore', out, err] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   fs.closeSync(out);
   if (typeof err === 'number') fs.closeSync(err);
   return child;
@@ -186,6 +191,15 @@ export function writeOracles(pcap: string, base: string): string[] {
 }
 
 export async function runMigration(o: RunOptions): Promise<RunResult> {
+  try {
+    return await runMigrationSteps(o);
+  } catch (e) {
+    for (const child of running) child.kill('SIGKILL');
+    throw e;
+  }
+}
+
+async function runMigrationSteps(o: RunOptions): Promise<RunResult> {
   fs.mkdirSync(o.outDir, { recursive: true });
   const base = path.join(o.outDir, o.name);
   const source: 'src' | 'dst' = o.mode === 'back' ? 'dst' : 'src';
@@ -279,7 +293,7 @@ export async function runMigration(o: RunOptions): Promise<RunResult> {
     src: lab(['virsh', 'src', 'domjobinfo', '--completed', 'vm'], true),
     dst: lab(['virsh', 'dst', 'domjobinfo', '--completed', 'vm'], true),
   };
-  const running = {
+  const stateAfter = {
     src: lab(['virsh', 'src', 'domstate', 'vm'], true).trim(),
     dst: lab(['virsh', 'dst', 'domstate', 'vm'], true).trim(),
   };
@@ -315,8 +329,8 @@ export async function runMigration(o: RunOptions): Promise<RunResult> {
     virsh_output: virshOut,
     expected_outcome: expectSuccess ? 'migrated' : o.mode === 'fail' ? 'failed' : 'cancelled',
     outcome_matches: expectSuccess ? virshRc === 0 : virshRc !== 0,
-    vm_now_running_on: running[target].startsWith('running') ? target : running[source].startsWith('running') ? source : 'none',
-    domain_state_after: running,
+    vm_now_running_on: stateAfter[target].startsWith('running') ? target : stateAfter[source].startsWith('running') ? source : 'none',
+    domain_state_after: stateAfter,
     start_wall_ns: startNs.toString(),
     end_wall_ns: endNs.toString(),
     virsh_wall_ms: Number(endNs - startNs) / 1e6,
