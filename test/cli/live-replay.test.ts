@@ -7,12 +7,12 @@
 // replay runs at top speed), so they are not compared with the file; the --write test compares
 // them exactly with what live printed.
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { LiveProcess, replay, replayUnavailable, VethNamespace } from '../../src/capture/live-replay';
+import { LiveProcess, plainCapture, replay, replayUnavailable, VethNamespace } from '../../src/capture/live-replay';
 import { readCapture } from '../../src/capture/reader';
 import { ExitCode } from '../../src/core/errors';
 import { compareTimestamps, parseTimestamp } from '../../src/core/timestamp';
@@ -118,4 +118,29 @@ test('live with the real tcpdump: a bad filter and an unknown interface are name
   const device = spawnSync(process.execPath, [cliPath, 'live', '-i', 'migscope-none0'], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(device.status, ExitCode.unreadable);
   assert.match(device.stderr, /no interface "migscope-none0" \(see migscope live --list\)/);
+});
+
+test('live: frames lost by the kernel during a migration flag it unreliable (real tcpdump, analyzer stalled)', { skip }, async () => {
+  // A 1 MiB ring and a 1.5 s stall of the migscope process (SIGSTOP) in the middle of the memory
+  // transfer, replayed at 100 Mbit/s: tcpdump blocks on the full pipe and the kernel drops frames.
+  const live = new LiveProcess(ns!.name, ns!.rxIf, cliPath, ['--json', '--buffer-kib', '1024']);
+  await live.waitFor((_, err) => err.includes('listening on'), 20_000);
+  const argv = ns!.exec(['tcpreplay', '-i', ns!.txIf, '--mbps=100', plainCapture(fixture)]);
+  const replaying = spawn(argv[0], argv.slice(1), { stdio: 'ignore' });
+  const replayed = new Promise((resolve) => replaying.once('close', resolve));
+  await new Promise((r) => setTimeout(r, 1500));
+  live.child.kill('SIGSTOP');
+  await new Promise((r) => setTimeout(r, 1500));
+  live.child.kill('SIGCONT');
+  await replayed;
+  await live.waitFor((out) => out.includes('"type":"migration"'), 60_000);
+  assert.equal(await live.stop(), ExitCode.ok, live.stderr);
+  const lines = live.jsonLines();
+  const summary = lines.find((l) => l.type === 'summary')!;
+  const migrations = lines.filter((l) => l.type === 'migration');
+  assert.ok(summary.kernelDrops > 0, `kernel drops ${summary.kernelDrops}`);
+  assert.equal(migrations.length, 1);
+  assert.equal(migrations[0].reliable, false);
+  assert.ok(migrations[0].record.warnings.some((w: string) => w.startsWith('unreliable: the kernel dropped')), migrations[0].record.warnings.join(' | '));
+  assert.equal(summary.unreliableMigrations, 1);
 });
