@@ -204,9 +204,9 @@ test('lab repeated runs: one group per configuration, statistics equal those fro
       .map((r) => {
         const base = path.resolve(path.dirname(manifest), r[col('file')]);
         const file = [base, `${base}.gz`].find((f) => fs.existsSync(f));
-        return { file, group: `ram_mib=${r[col('ram_mib')]}, load_pct=${r[col('load_pct')]}` };
+        return { file, group: `ram_mib=${r[col('ram_mib')]}, load_pct=${r[col('load_pct')]}`, succeeded: r[col('virsh_rc')] === '0' };
       })
-      .filter((r): r is { file: string; group: string } => r.file !== undefined);
+      .filter((r): r is { file: string; group: string; succeeded: boolean } => r.file !== undefined);
     assert.ok(runs.length >= 2, `${manifest}: captures present`);
     const report = run([...runs.map((r) => r.file), '--manifest', manifest, '--group-by', 'ram_mib,load_pct', '--json']);
     assert.ok(report.status === 0 || report.status === 3, report.stderr);
@@ -215,9 +215,18 @@ test('lab repeated runs: one group per configuration, statistics equal those fro
     const perCapture = ([] as { file: string; records: MigrationRecord[] }[]).concat(JSON.parse(analyzed.stdout));
     for (const group of new Set(runs.map((r) => r.group))) {
       const files = new Set(runs.filter((r) => r.group === group).map((r) => r.file));
-      const times = perCapture.filter((c) => files.has(c.file)).flatMap((c) => c.records).filter((m) => m.outcome === 'completed').map((m) => m.migrationTimeSec as number);
+      const completed = perCapture.filter((c) => files.has(c.file)).flatMap((c) => c.records).filter((m) => m.outcome === 'completed');
+      const times = completed.map((m) => m.migrationTimeSec as number);
       const g = summary.groups.find((x) => x.key === group);
       assert.ok(g, `group ${group} in the report`);
+      // Ground truth from the lab: virsh returned 0 exactly for the runs counted as completed.
+      assert.equal(g.included, runs.filter((r) => r.group === group && r.succeeded).length, `${group}: completed runs vs virsh rc`);
+      for (const [key, values] of [['transfer.bytes', completed.map((m) => m.transfer?.bytes)], ['downtime.gap', completed.map((m) => m.downtime?.gapSec)]] as const) {
+        const xs = values.filter((v): v is number => v !== undefined);
+        if (xs.length === 0) continue;
+        assert.equal(g.metrics[key].n, xs.length, `${group} ${key} n`);
+        assert.ok(Math.abs(g.metrics[key].mean - mean(xs)) <= 1e-12 * Math.abs(mean(xs)), `${group} ${key} mean`);
+      }
       const s = g.metrics.migrationTime;
       if (times.length === 0) {
         assert.equal(s, undefined, `${group}: no completed run, no statistics`);
