@@ -106,12 +106,13 @@ export async function runFlows(args: FlowsArgs): Promise<number> {
   const showProgress = process.stderr.isTTY === true && !args.quiet;
   for (const file of args.captures) {
     let result: PipelineResult;
+    let shown = '';
+    const progress = (read: number, total: number | undefined) => {
+      const text = total ? `${Math.floor((100 * read) / total)}%` : `${Math.floor(read / 1e7) * 10} MB`;
+      if (text !== shown) process.stderr.write(`\r${file}: ${(shown = text)}   `); // only when it changes
+    };
     try {
-      result = await runPipeline(file, {
-        onProgress: showProgress
-          ? (read, total) => process.stderr.write(`\r${file}: ${total ? `${Math.floor((100 * read) / total)}%` : `${(read / 1e6).toFixed(0)} MB`}   `)
-          : undefined,
-      });
+      result = await runPipeline(file, { onProgress: showProgress ? progress : undefined });
     } catch (err) {
       if (showProgress) process.stderr.write('\n');
       process.stderr.write(`migscope: ${file}: unreadable: ${(err as Error).message}\n`);
