@@ -92,8 +92,8 @@ export function meanCiSpec(groups: readonly GroupSummary[], metric: MetricDefini
     $schema: SCHEMA,
     title: `${metric.label} (${metric.unit}): mean ± ${ciLabel}`,
     data: { values },
-    width: 480,
-    height: 240,
+    width: 300, // two charts per row in the HTML report
+    height: 200,
     encoding: { x, xOffset: offset, color },
     layer: [
       { mark: { type: 'rule', strokeWidth: 2 }, encoding: { y: { field: 'low', type: 'quantitative', title: `${metric.label} (${metric.unit})`, scale: { zero: false } }, y2: { field: 'high' } } },
