@@ -49,6 +49,7 @@ export class TcpDirection {
   peerAck = -1; // highest stream offset acknowledged by the peer
   held: HeldSegment[] = []; // ahead of `next`, sorted by offset
   heldBytes = 0;
+  private heldEndBound = 0; // ≥ the end offset of every held segment
   // statistics
   gaps = 0;
   gapBytes = 0;
@@ -132,6 +133,8 @@ export class TcpDirection {
   }
 
   private coveredByHeld(from: number, to: number): boolean {
+    // the usual case behind a hole: the segment extends the held run (no scan of thousands)
+    if (this.held.length === 0 || from >= this.heldEndBound) return from >= to;
     for (const h of this.held) {
       if (from >= to) return true;
       if (h.offset > from) return false;
@@ -147,6 +150,7 @@ export class TcpDirection {
     let i = held.length;
     while (i > 0 && held[i - 1].offset > offset) i--; // usually appended at the end
     held.splice(i, 0, segment);
+    if (offset + segment.bytes.length > this.heldEndBound) this.heldEndBound = offset + segment.bytes.length;
     this.heldBytes += segment.bytes.length;
     this.budget.used += segment.bytes.length;
   }

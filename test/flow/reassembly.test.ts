@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BufferBudget, TcpDirection, type ByteSink } from '../../src/flow/reassembly';
+import { BufferBudget, SegmentKind, TcpDirection, type ByteSink } from '../../src/flow/reassembly';
 
 interface Piece { kind: 'data' | 'gap'; offset: number; length: number; bytes?: Uint8Array }
 
@@ -165,4 +165,19 @@ test('a segment cut by the snaplen delivers its captured bytes and reports the r
   d.segment(1, bytes, 0, 50, 1448, false, 0, 0, 1, sink);
   d.segment(1 + 1448, bytes, 0, 50, 50, false, 0, 0, 2, sink);
   assert.deepEqual(sink.merged().map((p) => [p.kind, p.offset, p.length]), [['data', 0, 50], ['gap', 50, 1398], ['data', 1448, 50]]);
+});
+
+test('segments inside held bytes count as retransmissions and are not held twice', () => {
+  const d = new TcpDirection(0, new BufferBudget(1 << 20, 1 << 20));
+  const bytes = new Uint8Array(200);
+  d.syn(0);
+  assert.equal(d.segment(1 + 20, bytes, 20, 30, 10, false, 0, 0, 1, undefined), SegmentKind.AHEAD);
+  assert.equal(d.segment(1 + 10, bytes, 10, 100, 90, false, 0, 0, 2, undefined), SegmentKind.OUT_OF_ORDER); // covers the first
+  assert.equal(d.segment(1 + 50, bytes, 50, 60, 10, false, 0, 0, 3, undefined), SegmentKind.RETRANSMISSION);
+  // old bytes plus new ones past the highest seen: a (repacketized) retransmission, new bytes kept
+  assert.equal(d.segment(1 + 95, bytes, 95, 120, 25, false, 0, 0, 4, undefined), SegmentKind.RETRANSMISSION);
+  assert.equal(d.bufferedBytes, 10 + 90 + 25);
+  assert.equal(d.segment(1, bytes, 0, 10, 10, false, 0, 0, 5, undefined), SegmentKind.OUT_OF_ORDER);
+  assert.equal(d.bufferedBytes, 0);
+  assert.equal(d.next, 120);
 });
