@@ -6,6 +6,8 @@ import { ExitCode } from '../core/errors';
 import type { MigrationRecord } from '../migration/record';
 import { analyzeCaptures, expandInputs, progressLine, readRecordFile } from '../report/batch';
 import { buildReport, duplicateMigrations, writeReport } from '../report/build';
+import type { AnalyzeReply } from '../report/batch-worker';
+import { RecordCache } from '../report/cache';
 import { recordsToCsv } from '../report/records-io';
 import { summaryJson, terminalReport, type InputProblem } from '../report/tables';
 import { compilePattern, parseManifest, type FactorSources } from '../stats/factors';
@@ -23,6 +25,7 @@ interface ReportArgs {
   'include-failed': boolean;
   out?: string;
   'save-records'?: string;
+  cache?: string;
   json: boolean;
   quiet: boolean;
 }
@@ -55,11 +58,17 @@ export async function runReport(args: ReportArgs): Promise<number> {
   }
 
   const showProgress = process.stderr.isTTY && !args.quiet;
-  const replies = await analyzeCaptures(inputs.captures, {
+  const cache = args.cache ? new RecordCache(args.cache) : undefined;
+  const cached = inputs.captures.map((file) => cache?.get(file));
+  const toAnalyze = inputs.captures.filter((_, i) => !cached[i]);
+  const analyzed = await analyzeCaptures(toAnalyze, {
     jobs: args.jobs,
     onProgress: showProgress ? (p) => process.stderr.write(progressLine(p)) : undefined,
   });
-  if (showProgress && inputs.captures.length) process.stderr.write('\n');
+  if (showProgress && toAnalyze.length) process.stderr.write('\n');
+  for (const reply of analyzed) cache?.put(reply);
+  let next = 0;
+  const replies: AnalyzeReply[] = cached.map((hit) => hit ?? analyzed[next++]); // input order kept
   for (const reply of replies) {
     if (reply.error) problems.push({ file: reply.file, message: reply.error });
     // A capture with a thousand TCP gaps should not drown the summary: the first few, then a count.
@@ -109,6 +118,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .option('include-failed', { type: 'boolean', default: false, describe: 'let failed/incomplete migrations enter the statistics' })
       .option('out', { type: 'string', describe: 'directory for summary.csv/json, report.md, report.html and charts/*.svg' })
       .option('save-records', { type: 'string', describe: 'write the per-migration records (.json, or .csv by extension) for re-runs' })
+      .option('cache', { type: 'string', describe: 'directory caching each capture\'s records (keyed by path, size, mtime, version)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON instead of tables' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no tables, no progress' })
       .check((a) => {

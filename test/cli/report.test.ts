@@ -238,3 +238,26 @@ test('lab repeated runs: one group per configuration, statistics equal those fro
     }
   }
 });
+
+test('--cache: unchanged captures are served from the cache, changed ones analysed again', { skip: analyzeAvailable ? false : 'no analyze command in this build' }, () => {
+  const dir = tmpdir();
+  const capture = path.join(dir, 'f.pcap.gz');
+  fs.copyFileSync(path.join(capturesDir, 'f-fail-nobridge.pcap.gz'), capture);
+  const cacheDir = path.join(dir, 'cache');
+  const first = JSON.parse(run([capture, '--cache', cacheDir, '--json', '--include-failed']).stdout) as SummaryJson;
+  assert.equal(first.groups[0].migrations, 1);
+  const [entry] = fs.readdirSync(cacheDir);
+  assert.ok(entry, 'one cache entry written');
+  // Doctor the entry: a report that shows the doctored figure read the cache, not the capture.
+  const cached = JSON.parse(fs.readFileSync(path.join(cacheDir, entry), 'utf8')) as { records: MigrationRecord[] };
+  cached.records[0].migrationTimeSec = 42;
+  fs.writeFileSync(path.join(cacheDir, entry), JSON.stringify(cached));
+  const fromCache = JSON.parse(run([capture, '--cache', cacheDir, '--json', '--include-failed']).stdout) as SummaryJson;
+  assert.equal(fromCache.groups[0].metrics.migrationTime.mean, 42);
+  const later = new Date(Date.now() + 5000);
+  fs.utimesSync(capture, later, later);
+  const again = JSON.parse(run([capture, '--cache', cacheDir, '--json', '--include-failed']).stdout) as SummaryJson;
+  assert.equal(again.groups[0].metrics.migrationTime.mean, first.groups[0].metrics.migrationTime.mean);
+  assert.equal(fs.readdirSync(cacheDir).length, 2, 'the changed capture got its own entry');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
