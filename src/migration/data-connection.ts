@@ -8,6 +8,9 @@ import type { Direction, FlowInfo, ProtocolDetector, StreamConsumer, StreamEndRe
 import type { DataFlow, TimelineBuilder } from './timeline';
 
 const QEVM = [0x51, 0x45, 0x56, 0x4d];
+/** libvirt's default migration_port_min … migration_port_max (qemu.conf): a connection joined
+ *  mid-stream (no QEVM at its start) to one of these ports is still a candidate. */
+export const LIBVIRT_MIGRATION_PORTS = [49152, 49215] as const;
 
 export function startsWithQemuMagic(b: Uint8Array): boolean {
   return b.length >= 4 && b[0] === QEVM[0] && b[1] === QEVM[1] && b[2] === QEVM[2] && b[3] === QEVM[3];
@@ -79,7 +82,8 @@ export function dataConnectionDetector(timeline: TimelineBuilder, current: Curre
       let inner: StreamConsumer | undefined;
       for (const d of qemuDetectors) if ((inner = d.create(flow, firstBytes, dir))) break;
       const qemuMagic = dir === 0 && startsWithQemuMagic(firstBytes);
-      if (!inner && !qemuMagic && !timeline.expectsDataPort(flow.server.ip, flow.server.port)) return undefined;
+      const inRange = flow.server.port >= LIBVIRT_MIGRATION_PORTS[0] && flow.server.port <= LIBVIRT_MIGRATION_PORTS[1];
+      if (!inner && !qemuMagic && !inRange && !timeline.expectsDataPort(flow.server.ip, flow.server.port)) return undefined;
       const data: DataFlow = { flow, lastAt: flow.firstSeen, lastPacket: flow.firstPacket, bytes: [0, 0], qemuMagic };
       timeline.dataFlowStarted(data);
       current.watch(data, timeline);

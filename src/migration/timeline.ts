@@ -64,7 +64,9 @@ interface Migration {
   control: ConversationState; // the connection to the destination daemon (PREPARE, FINISH)
   fromIndex: number; // first index of control.relevant belonging to this migration
   toIndex: number; // exclusive; Infinity while open
-  prepareCall: LibvirtMessage;
+  prepareCall: LibvirtMessage; // the anchor: the PREPARE call, or the FINISH call when joined late
+  /** The capture starts after the PREPARE (connection joined mid-way): anchored on FINISH. */
+  joinedLate: boolean;
   source?: { state: ConversationState; fromIndex: number }; // managed: the client's connection to the source
   dataFlow?: DataFlow;
   emitted: boolean;
@@ -128,7 +130,11 @@ export class TimelineBuilder {
     // STREAM messages (tunnelled data) are summarised per stream in conv.tunnels, not kept.
     if (!groups || msg.type === MessageType.STREAM || msg.type === MessageType.STREAM_HOLE) return;
     state.relevant.push(msg);
-    if (groups.includes('prepare') && isCall(msg)) this.startMigration(state, msg);
+    if (groups.includes('prepare') && isCall(msg)) this.startMigration(state, msg, false);
+    // A FINISH without a PREPARE before it on this connection: the capture began mid-migration.
+    else if (groups.includes('finish') && isCall(msg) && !state.migrations.some((m) => !m.emitted && m.toIndex === Infinity)) {
+      this.startMigration(state, msg, true);
+    }
     if (groups.includes('connectClose') && isReply(msg)) this.tryEmitAll();
   }
 
@@ -164,10 +170,10 @@ export class TimelineBuilder {
 
   // ---- migration detection ---------------------------------------------------------------
 
-  private startMigration(state: ConversationState, prepareCall: LibvirtMessage): void {
+  private startMigration(state: ConversationState, prepareCall: LibvirtMessage, joinedLate: boolean): void {
     const previous = state.migrations[state.migrations.length - 1];
     const fromIndex = previous ? this.closeRange(previous) : 0;
-    const m: Migration = { id: this.migrations.length + 1, control: state, fromIndex, toIndex: Infinity, prepareCall, emitted: false };
+    const m: Migration = { id: this.migrations.length + 1, control: state, fromIndex, toIndex: Infinity, prepareCall, joinedLate, emitted: false };
     state.migrations.push(m);
     this.migrations.push(m);
   }
@@ -236,7 +242,7 @@ export class TimelineBuilder {
     if (m.dataFlow) return m.dataFlow;
     const dst = m.control.conv.flow.server.ip;
     const port = this.dataPort(m);
-    const after = m.prepareCall.at;
+    const after = m.joinedLate ? { sec: 0, ps: 0 } : m.prepareCall.at; // joined late: it opened before the FINISH
     const claimed = new Set(this.migrations.map((x) => x.dataFlow));
     const candidates = this.dataFlows.filter((d) => !claimed.has(d) && d.flow.server.ip === dst && compareTimestamps(d.flow.firstSeen, after) >= 0);
     const byPort = candidates.find((d) => port !== undefined && d.flow.server.port === port);
@@ -348,7 +354,7 @@ export class TimelineBuilder {
     } else if (finishCall?.msg && Number(finishCall.msg.body?.['cancelled'] ?? 0)) {
       outcome = 'cancelled';
       reason = 'the source reported the migration as cancelled in FINISH';
-    } else if (!prepareReply) {
+    } else if (!prepareReply && !m.joinedLate) {
       outcome = 'incomplete';
       reason = 'no reply to PREPARE in the capture';
     } else if (!finishReply) {
@@ -363,7 +369,8 @@ export class TimelineBuilder {
       reason = 'the tunnelled stream was aborted (STREAM ERROR)';
     }
     if (m.control.conv.unanswered.length > 0) warnings.push(`${m.control.conv.unanswered.length} call(s) without a reply on ${m.control.conv.client} → ${m.control.conv.server}`);
-    if (!phases.remoteConnect) warnings.push('remote connect not seen (connection opened before the capture, or reused)');
+    if (m.joinedLate) warnings.push('the capture starts after the PREPARE call: remote connect and preparation not seen, migration time unknown');
+    else if (!phases.remoteConnect) warnings.push('remote connect not seen (connection opened before the capture, or reused)');
 
     const domainName = pick(m, ['domainName', 'dname'], (b) => (b['dom'] as { name?: string } | undefined)?.name);
     const uuid = pick(m, ['domainUuid'], (b) => (b['dom'] as { uuid?: string } | undefined)?.uuid);
@@ -371,7 +378,7 @@ export class TimelineBuilder {
     // the migration stream flows client (source) → server (destination); the other direction is the return path
     const transferBytes = tunnel ? tunnel.bytes : data ? data.bytes[0] : undefined;
     const transfer = phases.transfer;
-    const startInstant = placed.remoteConnect?.start ?? placed.preparation?.start ?? { at: m.prepareCall.at };
+    const startInstant = placed.remoteConnect?.start ?? placed.preparation?.start ?? placed.transfer?.start ?? { at: m.prepareCall.at };
     const endInstant = placed.cleanup?.end;
     const migrateUri = this.migrateUri(m);
 
@@ -392,7 +399,7 @@ export class TimelineBuilder {
       start: fmt(startInstant.at),
       end: endInstant ? fmt(endInstant.at) : undefined,
       phases,
-      migrationTimeSec: endInstant ? secondsBetween(startInstant.at, endInstant.at) : undefined,
+      migrationTimeSec: endInstant && !m.joinedLate ? secondsBetween(startInstant.at, endInstant.at) : undefined,
       transfer:
         transferBytes !== undefined
           ? {

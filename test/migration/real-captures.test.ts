@@ -2,7 +2,12 @@
 // from tshark's message list and conversation table, not from migscope), migration time vs the
 // hypervisor's own clock, outcome and reason of the failed migration.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { test } from 'node:test';
+import { readCapture } from '../../src/capture/reader';
+import { encodePcap, type FrameToWrite } from '../../src/capture/writer';
 import { formatTimestamp, parseTimestamp, secondsBetween } from '../../src/core/timestamp';
 import { analyzeCapture } from '../../src/migration/analyze-capture';
 import type { MigrationRecord } from '../../src/migration/record';
@@ -144,4 +149,35 @@ test('DPMI twin of a-p2p-src2dst: the same migration at the trace\'s microsecond
     assert.equal(micro(other.end), micro(span.end), `${phase} end`);
     assert.equal(other.startPacket, span.startPacket);
   }
+});
+
+test('a capture that starts in the middle of the transfer still reports the migration (anchored on FINISH)', async () => {
+  const source = captureFile('a-p2p-src2dst', 'pcap.gz')!;
+  const whole = (await analyzeCapture(source, { enrichers: [] })).records[0];
+  const frames: FrameToWrite[] = [];
+  let index = 0;
+  await readCapture(source, {
+    packet: (r) => {
+      // keep everything from the middle of the data transfer on (packet 5000 of 3796…43673)
+      if (++index >= 5000) frames.push({ sec: r.sec, ps: r.ps, data: r.buf.slice(r.offset, r.offset + r.caplen), wirelen: r.wirelen });
+    },
+  });
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'migscope-late-')), 'late.pcap');
+  fs.writeFileSync(file, encodePcap(frames, { nanosecond: true }));
+  const analysis = await analyzeCapture(file, { enrichers: [] });
+  assert.equal(analysis.records.length, 1);
+  const r = analysis.records[0];
+  assert.equal(r.outcome, 'completed');
+  assert.equal(r.domain, 'vm');
+  assert.deepEqual([r.source, r.destination], ['10.77.0.1', '10.77.0.2']);
+  assert.deepEqual(Object.keys(r.phases), ['transfer', 'finish', 'cleanup']);
+  assert.equal(r.migrationTimeSec, undefined, 'not measurable without the start');
+  assert.ok(r.warnings.some((w) => w.includes('starts after the PREPARE')));
+  // packet numbers shift by the 4999 dropped packets; instants are the same
+  assert.equal(r.phases.finish!.start, whole.phases.finish!.start);
+  assert.equal(r.phases.finish!.end, whole.phases.finish!.end);
+  assert.equal(r.phases.cleanup!.end, whole.phases.cleanup!.end);
+  assert.equal(r.phases.transfer!.end, whole.phases.transfer!.end);
+  assert.equal(r.phases.transfer!.endPacket, whole.phases.transfer!.endPacket! - 4999);
+  assert.equal(r.transfer?.migrateUri, 'tcp:10.77.0.2:49152');
 });
