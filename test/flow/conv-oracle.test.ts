@@ -10,44 +10,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { capturesDir, fixture, sharedCapturesDir } from '../helpers/paths';
 import { runPipeline } from '../../src/flow/pipeline';
-import { formatTimestamp, fromBigIntPs, psBetween } from '../../src/core/timestamp';
+import { formatTimestamp } from '../../src/core/timestamp';
 import type { TcpFlow } from '../../src/flow/tcp-flow';
-
-interface ConvRow {
-  a: string; // "ip:port"
-  b: string;
-  framesBtoA: number; // tshark's "<-" columns
-  bytesBtoA: string;
-  framesAtoB: number; // "->"
-  bytesAtoB: string;
-  relStart: string;
-  duration: string;
-}
-
-/** Rows of `tshark -q -z conv,tcp`. */
-export function parseConvTcp(text: string): ConvRow[] {
-  const rows: ConvRow[] = [];
-  const size = String.raw`(\d+ (?:bytes|kB|MB|GB|TB))`;
-  const re = new RegExp(String.raw`^(\S+)\s+<->\s+(\S+)\s+(\d+)\s+${size}\s+(\d+)\s+${size}\s+(\d+)\s+${size}\s+([\d.]+)\s+([\d.]+)\s*$`);
-  for (const line of text.split('\n')) {
-    const m = re.exec(line);
-    if (m) rows.push({ a: m[1], b: m[2], framesBtoA: +m[3], bytesBtoA: m[4], framesAtoB: +m[5], bytesAtoB: m[6], relStart: m[9], duration: m[10] });
-  }
-  return rows;
-}
-
-/** tshark 4.0 format_size(…, SI): integer division, next unit once the value exceeds 10 of it. */
-export function tsharkSize(bytes: number): string {
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let unit = -1;
-  let value = bytes;
-  while (unit < units.length - 1 && Math.floor(value / 1000) > 10) {
-    value = Math.floor(value / 1000);
-    unit++;
-  }
-  // one more division when the value is shown in the next unit
-  return unit < 0 ? `${bytes} bytes` : `${value} ${units[unit]}`;
-}
+import { assertConvEqual, tsharkSize } from './tshark-conv';
 
 interface StreamRow {
   src: string;
@@ -94,23 +59,7 @@ for (const capture of CAPTURES) {
   test(`flows of ${name} equal tshark's conversation list`, { skip: present ? false : `${capture} not present` }, async () => {
     const result = await runPipeline(capture);
     assert.equal(result.problems.length, 0);
-    const first = result.first!;
-    const conv = parseConvTcp(fs.readFileSync(capture.replace(/\.pcap\.gz$/, '.conv-tcp.txt'), 'utf8'));
-    assert.ok(conv.length > 0, 'oracle parsed');
-    assert.equal(result.flows.length, conv.length);
-    for (const row of conv) {
-      const flow = result.flows.find((f) => new Set([endpoint(f, 0), endpoint(f, 1)]).has(row.a) && new Set([endpoint(f, 0), endpoint(f, 1)]).has(row.b));
-      assert.ok(flow, `flow ${row.a} <-> ${row.b}`);
-      const aIsClient = endpoint(flow, 0) === row.a;
-      const aToB = flow.stats[aIsClient ? 0 : 1];
-      const bToA = flow.stats[aIsClient ? 1 : 0];
-      assert.equal(aToB.packets, row.framesAtoB);
-      assert.equal(bToA.packets, row.framesBtoA);
-      assert.equal(tsharkSize(aToB.bytes), row.bytesAtoB);
-      assert.equal(tsharkSize(bToA.bytes), row.bytesBtoA);
-      assert.equal(formatTimestamp(fromBigIntPs(psBetween(first, flow.first)), 9), row.relStart);
-      assert.equal(flow.durationSec.toFixed(4), row.duration);
-    }
+    assertConvEqual(result, fs.readFileSync(capture.replace(/\.pcap\.gz$/, '.conv-tcp.txt'), 'utf8'));
 
     const streams = parseStreams(fs.readFileSync(fixture('flows', `${name}.tcp-streams.tsv`), 'utf8'));
     assert.equal(streams.length, 2 * result.flows.length);
