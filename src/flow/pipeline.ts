@@ -58,8 +58,7 @@ export class Pipeline implements PacketSink {
   private packets = 0;
   private tcpPackets = 0;
   private first: Timestamp | undefined;
-  private lastSec = 0;
-  private lastPs = 0;
+  private readonly lastTime = new Float64Array(2); // sec, ps (a typed array: no heap number per packet)
   private finished: PipelineResult | undefined;
 
   constructor(readonly file: string, options: PipelineOptions = {}) {
@@ -77,8 +76,8 @@ export class Pipeline implements PacketSink {
   packet(record: PacketRecord): void {
     const p = this.decoder.decode(record);
     if (this.packets++ === 0) this.first = p.at();
-    this.lastSec = p.sec;
-    this.lastPs = p.ps;
+    this.lastTime[0] = p.sec;
+    this.lastTime[1] = p.ps;
     const observers = this.observers;
     for (let i = 0; i < observers.length; i++) {
       try {
@@ -114,8 +113,8 @@ export class Pipeline implements PacketSink {
   /** End every flow ('eof') and every observer; returns the results (idempotent). */
   finish(): PipelineResult {
     if (this.finished) return this.finished;
-    const last = this.packets > 0 ? { sec: this.lastSec, ps: this.lastPs } : undefined;
-    this.table.finish(this.lastSec, this.lastPs);
+    const last = this.packets > 0 ? { sec: this.lastTime[0], ps: this.lastTime[1] } : undefined;
+    this.table.finish(this.lastTime[0], this.lastTime[1]);
     for (let i = 0; i < this.observers.length; i++) {
       try {
         this.observers[i].end?.(last);

@@ -8,13 +8,31 @@
 //      the peer acknowledged that were never seen, are reported before end().
 // Sequence numbers are mapped to 64-bit-safe stream offsets (JS numbers) relative to the
 // expected next byte with a signed 32-bit difference, so wrap-around is invisible above here.
-import type { Timestamp } from '../core/timestamp';
 import type { Direction } from './stream-consumer';
+
+/** The packet that carried bytes (or triggered a gap): its time and number. Passed as an object,
+ *  never as number arguments: picoseconds and sequence numbers exceed the small-integer range,
+ *  and boxing them per call was the pipeline's only per-packet allocation. */
+export interface SegmentOrigin {
+  readonly sec: number;
+  readonly ps: number;
+  readonly index: number; // packet number
+}
+
+/** One TCP segment as the decoder left it (DecodedPacket satisfies this). */
+export interface SegmentView extends SegmentOrigin {
+  readonly seq: number;
+  readonly tcpFlags: number;
+  readonly buf: Uint8Array;
+  readonly payloadOffset: number;
+  readonly payloadLength: number; // captured
+  readonly payloadWireLength: number; // on the wire (> payloadLength when cut by the snaplen)
+}
 
 /** Where in-order bytes and gaps go (the flow wraps its StreamConsumer in this). */
 export interface ByteSink {
-  data(buf: Uint8Array, start: number, end: number, streamOffset: number, sec: number, ps: number, packet: number): void;
-  gap(streamOffset: number, length: number, sec: number, ps: number): void;
+  data(buf: Uint8Array, start: number, end: number, streamOffset: number, origin: SegmentOrigin): void;
+  gap(streamOffset: number, length: number, at: SegmentOrigin): void;
 }
 
 /** Shared budget of out-of-order bytes over all flows (memory bound). */
@@ -25,12 +43,9 @@ export class BufferBudget {
 
 export const DEFAULT_REASSEMBLY_LIMITS = { maxBufferedPerDirection: 8 << 20, maxBufferedTotal: 128 << 20 };
 
-interface HeldSegment {
+interface HeldSegment extends SegmentOrigin {
   offset: number; // stream offset of bytes[0]
   bytes: Uint8Array; // a copy
-  sec: number;
-  ps: number;
-  packet: number;
 }
 
 /** Segment outcome, for the statistics. */
@@ -43,10 +58,21 @@ export class TcpDirection {
   started = false; // stream offset 0 is fixed (SYN seen, or first segment of a mid-stream join)
   synSeen = false;
   baseSeq = 0; // sequence number of stream offset 0
-  next = 0; // stream offset of the next byte to deliver
-  maxSeen = 0; // highest stream offset + 1 of any byte seen
-  finOffset = -1; // stream offset of the FIN, -1 until seen
-  peerAck = -1; // highest stream offset acknowledged by the peer
+  // Offsets pass 2^31 in long streams: kept in a Float64Array (a store into an object field would
+  // allocate a heap number per segment in V8). next, maxSeen, finOffset, peerAck:
+  private readonly offsets = new Float64Array([0, 0, -1, -1]);
+  /** stream offset of the next byte to deliver */
+  get next(): number { return this.offsets[0]; }
+  set next(x: number) { this.offsets[0] = x; }
+  /** highest stream offset + 1 of any byte seen */
+  get maxSeen(): number { return this.offsets[1]; }
+  set maxSeen(x: number) { this.offsets[1] = x; }
+  /** stream offset of the FIN, -1 until seen */
+  get finOffset(): number { return this.offsets[2]; }
+  set finOffset(x: number) { this.offsets[2] = x; }
+  /** highest stream offset acknowledged by the peer, -1 until an ACK */
+  get peerAck(): number { return this.offsets[3]; }
+  set peerAck(x: number) { this.offsets[3] = x; }
   held: HeldSegment[] = []; // ahead of `next`, sorted by offset
   heldBytes = 0;
   private heldEndBound = 0; // ≥ the end offset of every held segment
@@ -70,9 +96,14 @@ export class TcpDirection {
     this.synSeen = true;
   }
 
-  /** One segment's payload bytes buf[start, end) at sequence `seq`; `wireLength` ≥ end − start
-   *  when the snaplen cut the segment. Returns a SegmentKind. */
-  segment(seq: number, buf: Uint8Array, start: number, end: number, wireLength: number, fin: boolean, sec: number, ps: number, packet: number, sink: ByteSink | undefined): number {
+  /** One segment (payload, FIN) of this direction. Returns a SegmentKind. */
+  segment(p: SegmentView, sink: ByteSink | undefined): number {
+    const seq = p.seq;
+    const buf = p.buf;
+    const start = p.payloadOffset;
+    const end = start + p.payloadLength;
+    const wireLength = p.payloadWireLength;
+    const fin = (p.tcpFlags & 1) !== 0;
     if (!this.started) {
       this.baseSeq = seq; // mid-stream join: the first byte seen is offset 0
       this.started = true;
@@ -94,37 +125,37 @@ export class TcpDirection {
 
     if (offset <= this.next) {
       if (segmentEnd > this.next) {
-        sink?.data(buf, start + (this.next - offset), end, this.next, sec, ps, packet);
+        sink?.data(buf, start + (this.next - offset), end, this.next, p);
         this.next = segmentEnd;
       }
       // cut by the snaplen: the rest of this segment was never captured
-      if (wireEnd > this.next) this.reportGap(this.next, wireEnd - this.next, sec, ps, sink);
+      if (wireEnd > this.next) this.reportGap(this.next, wireEnd - this.next, p, sink);
       if (this.held.length > 0) this.drain(sink);
     } else {
-      if (length > 0 && !this.coveredByHeld(offset, segmentEnd)) this.hold(offset, buf, start, end, sec, ps, packet);
-      if (this.heldBytes > this.budget.perDirection || this.budget.used > this.budget.total) this.giveUpFirstHole(sec, ps, sink);
-      else if (this.peerAck > this.next) this.ackedPastHole(sec, ps, sink);
+      if (length > 0 && !this.coveredByHeld(offset, segmentEnd)) this.hold(offset, buf, start, end, p);
+      if (this.heldBytes > this.budget.perDirection || this.budget.used > this.budget.total) this.giveUpFirstHole(p, sink);
+      else if (this.peerAck > this.next) this.ackedPastHole(p, sink);
     }
     return kind;
   }
 
-  /** The peer acknowledged sequence `ack` (ACK flag set). */
-  acknowledged(ack: number, sec: number, ps: number, sink: ByteSink | undefined): void {
+  /** The peer's segment `p` (ACK flag set) acknowledged up to `p.ack`. */
+  acknowledged(p: SegmentOrigin & { readonly ack: number }, sink: ByteSink | undefined): void {
     if (!this.started) return;
-    const offset = this.offsetOf(ack);
+    const offset = this.offsetOf(p.ack);
     if (offset <= this.peerAck || offset - this.next > MAX_ACK_JUMP) return;
     this.peerAck = offset;
-    if (this.held.length > 0 && offset > this.next) this.ackedPastHole(sec, ps, sink);
+    if (this.held.length > 0 && offset > this.next) this.ackedPastHole(p, sink);
   }
 
   /** End of stream: give up every remaining hole, deliver what is held, report acknowledged
    *  bytes never seen; then release the buffers. */
-  flush(sec: number, ps: number, sink: ByteSink | undefined): void {
-    while (this.held.length > 0) this.giveUpFirstHole(sec, ps, sink);
+  flush(at: SegmentOrigin, sink: ByteSink | undefined): void {
+    while (this.held.length > 0) this.giveUpFirstHole(at, sink);
     let ackedEnd = this.peerAck;
     if (this.finOffset >= 0 && ackedEnd > this.finOffset) ackedEnd = this.finOffset; // the FIN's own sequence number
     if (ackedEnd > this.next && this.started) {
-      this.reportGap(this.next, ackedEnd - this.next, sec, ps, sink);
+      this.reportGap(this.next, ackedEnd - this.next, at, sink);
     }
   }
 
@@ -144,8 +175,8 @@ export class TcpDirection {
     return from >= to;
   }
 
-  private hold(offset: number, buf: Uint8Array, start: number, end: number, sec: number, ps: number, packet: number): void {
-    const segment: HeldSegment = { offset, bytes: buf.slice(start, end), sec, ps, packet };
+  private hold(offset: number, buf: Uint8Array, start: number, end: number, origin: SegmentOrigin): void {
+    const segment: HeldSegment = { offset, bytes: buf.slice(start, end), sec: origin.sec, ps: origin.ps, index: origin.index };
     const held = this.held;
     let i = held.length;
     while (i > 0 && held[i - 1].offset > offset) i--; // usually appended at the end
@@ -163,7 +194,7 @@ export class TcpDirection {
       const h = held[taken++];
       const hEnd = h.offset + h.bytes.length;
       if (hEnd > this.next) {
-        sink?.data(h.bytes, this.next - h.offset, h.bytes.length, this.next, h.sec, h.ps, h.packet);
+        sink?.data(h.bytes, this.next - h.offset, h.bytes.length, this.next, h);
         this.next = hEnd;
       }
       this.heldBytes -= h.bytes.length;
@@ -172,27 +203,27 @@ export class TcpDirection {
     if (taken > 0) held.splice(0, taken);
   }
 
-  private ackedPastHole(sec: number, ps: number, sink: ByteSink | undefined): void {
+  private ackedPastHole(at: SegmentOrigin, sink: ByteSink | undefined): void {
     while (this.held.length > 0 && this.peerAck > this.next) {
       const holeEnd = Math.min(this.peerAck, this.held[0].offset);
       if (holeEnd <= this.next) break;
-      this.reportGap(this.next, holeEnd - this.next, sec, ps, sink);
+      this.reportGap(this.next, holeEnd - this.next, at, sink);
       this.drain(sink);
     }
   }
 
-  private giveUpFirstHole(sec: number, ps: number, sink: ByteSink | undefined): void {
+  private giveUpFirstHole(at: SegmentOrigin, sink: ByteSink | undefined): void {
     const first = this.held[0];
-    if (first.offset > this.next) this.reportGap(this.next, first.offset - this.next, sec, ps, sink);
+    if (first.offset > this.next) this.reportGap(this.next, first.offset - this.next, at, sink);
     this.drain(sink);
   }
 
-  private reportGap(offset: number, length: number, sec: number, ps: number, sink: ByteSink | undefined): void {
+  private reportGap(offset: number, length: number, at: SegmentOrigin, sink: ByteSink | undefined): void {
     this.gaps++;
     this.gapBytes += length;
     this.next = offset + length;
     if (this.maxSeen < this.next) this.maxSeen = this.next;
-    sink?.gap(offset, length, sec, ps);
+    sink?.gap(offset, length, at);
   }
 
   /** Release held bytes without delivering (flow dropped). */
@@ -207,4 +238,3 @@ export class TcpDirection {
   }
 }
 
-export type { Timestamp };

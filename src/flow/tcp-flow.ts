@@ -8,28 +8,39 @@ import { TcpFlag } from '../decode/packet';
 import type { Direction, Endpoint, FlowInfo, ProtocolDetector, StreamConsumer, StreamEndReason } from './stream-consumer';
 import { type BufferBudget, type ByteSink, SegmentKind, TcpDirection } from './reassembly';
 
-export interface DirectionStats {
-  packets: number;
-  bytes: number; // frame bytes on the wire (tshark's frame.len, what conv,tcp counts)
-  payloadBytes: number; // TCP segment lengths summed over every segment, retransmissions included
-  streamBytes: number; // distinct payload bytes delivered in order (the reassembled stream)
-  retransmissions: number; // segments carrying only bytes seen before
-  outOfOrder: number; // segments arriving after a later one, filling a hole
-  duplicateAcks: number;
-  zeroWindows: number; // segments advertising a zero window (not SYN/FIN/RST)
-  gaps: number; // holes given up (bytes never captured)
-  gapBytes: number;
-  firstSec: number;
-  firstPs: number;
-  lastSec: number;
-  lastPs: number;
-}
-
-function emptyStats(): DirectionStats {
-  return {
-    packets: 0, bytes: 0, payloadBytes: 0, streamBytes: 0, retransmissions: 0, outOfOrder: 0, duplicateAcks: 0,
-    zeroWindows: 0, gaps: 0, gapBytes: 0, firstSec: -1, firstPs: 0, lastSec: -1, lastPs: 0,
-  };
+/** Statistics of one direction. Values that outgrow small integers (picoseconds, byte counts
+ *  past 2 GB) live in a Float64Array behind accessors: in V8 storing such a number into an
+ *  object field allocates a heap number, which was once per packet here. */
+export class DirectionStats {
+  packets = 0;
+  retransmissions = 0; // segments carrying only bytes seen before
+  outOfOrder = 0; // segments arriving after a later one, filling a hole
+  duplicateAcks = 0;
+  zeroWindows = 0; // segments advertising a zero window (not SYN/FIN/RST)
+  gaps = 0; // holes given up (bytes never captured)
+  private readonly v = new Float64Array([0, 0, 0, 0, -1, 0, -1, 0]);
+  /** frame bytes on the wire (tshark's frame.len, what conv,tcp counts) */
+  get bytes(): number { return this.v[0]; }
+  set bytes(x: number) { this.v[0] = x; }
+  /** TCP segment lengths summed over every segment, retransmissions included */
+  get payloadBytes(): number { return this.v[1]; }
+  set payloadBytes(x: number) { this.v[1] = x; }
+  /** distinct payload bytes delivered in order (the reassembled stream) */
+  get streamBytes(): number { return this.v[2]; }
+  set streamBytes(x: number) { this.v[2] = x; }
+  get gapBytes(): number { return this.v[3]; }
+  set gapBytes(x: number) { this.v[3] = x; }
+  get firstSec(): number { return this.v[4]; } // -1 until the first packet
+  get firstPs(): number { return this.v[5]; }
+  get lastSec(): number { return this.v[6]; }
+  get lastPs(): number { return this.v[7]; }
+  /** Count one packet's time. */
+  seen(sec: number, ps: number): void {
+    const v = this.v;
+    if (v[4] < 0) { v[4] = sec; v[5] = ps; }
+    v[6] = sec;
+    v[7] = ps;
+  }
 }
 
 const SYN = TcpFlag.SYN;
@@ -47,11 +58,9 @@ export class TcpFlow {
   readonly portA: number;
   readonly portB: number;
   readonly directions: [TcpDirection, TcpDirection];
-  readonly stats: [DirectionStats, DirectionStats] = [emptyStats(), emptyStats()];
-  firstSec: number;
-  firstPs: number;
-  lastSec: number;
-  lastPs: number;
+  readonly stats: [DirectionStats, DirectionStats] = [new DirectionStats(), new DirectionStats()];
+  readonly firstSec: number;
+  readonly firstPs: number;
   // handshake instants (sec, ps), -1 = not seen
   synSec = -1;
   synPs = 0;
@@ -91,8 +100,8 @@ export class TcpFlow {
     const server: Endpoint = { ip: clientIsSource ? p.dstText() : p.srcText(), port: this.portB };
     const handshakeSeen = (p.tcpFlags & SYN) !== 0;
     this.info = { id, client, server, firstSeen: p.at(), firstPacket: p.index, handshakeSeen };
-    this.firstSec = this.lastSec = p.sec;
-    this.firstPs = this.lastPs = p.ps;
+    this.firstSec = p.sec;
+    this.firstPs = p.ps;
     this.directions = [new TcpDirection(0, budget), new TcpDirection(1, budget)];
     this.detectors = detectors.length > 0 ? detectors : undefined;
     this.sinks = [this.makeSink(0), this.makeSink(1)];
@@ -111,9 +120,7 @@ export class TcpFlow {
     s.packets++;
     s.bytes += p.wirelen;
     s.payloadBytes += p.payloadWireLength;
-    if (s.firstSec < 0) { s.firstSec = p.sec; s.firstPs = p.ps; }
-    s.lastSec = this.lastSec = p.sec;
-    s.lastPs = this.lastPs = p.ps;
+    s.seen(p.sec, p.ps);
     const flags = p.tcpFlags;
 
     if ((flags & SYN) !== 0) {
@@ -139,12 +146,11 @@ export class TcpFlow {
     }
     const d = this.directions[dir];
     if (p.payloadWireLength > 0 || (flags & FIN) !== 0) {
-      const start = p.payloadOffset;
-      const kind = d.segment(p.seq, p.buf, start, start + p.payloadLength, p.payloadWireLength, (flags & FIN) !== 0, p.sec, p.ps, p.index, this.sinks[dir]);
+      const kind = d.segment(p, this.sinks[dir]);
       if (kind === SegmentKind.RETRANSMISSION) s.retransmissions++;
       else if (kind === SegmentKind.OUT_OF_ORDER) s.outOfOrder++;
     }
-    if ((flags & ACK) !== 0) this.directions[1 - dir].acknowledged(p.ack, p.sec, p.ps, this.sinks[1 - dir]);
+    if ((flags & ACK) !== 0) this.directions[1 - dir].acknowledged(p, this.sinks[1 - dir]);
     if ((flags & FIN) !== 0) this.finSeen[dir] = true;
     if (this.finSeen[0] && this.finSeen[1]) {
       this.closed = true;
@@ -169,8 +175,9 @@ export class TcpFlow {
     if (this.ended) return;
     this.ended = true;
     this.endReason = reason;
-    this.directions[0].flush(sec, ps, this.sinks[0]);
-    this.directions[1].flush(sec, ps, this.sinks[1]);
+    const at = { sec, ps, index: this.lastPacket };
+    this.directions[0].flush(at, this.sinks[0]);
+    this.directions[1].flush(at, this.sinks[1]);
     this.directions[0].release();
     this.directions[1].release();
     const consumer = this.consumer;
@@ -192,27 +199,27 @@ export class TcpFlow {
 
   private makeSink(dir: Direction): ByteSink {
     return {
-      data: (buf, start, end, streamOffset, sec, ps, packet) => {
+      data: (buf, start, end, streamOffset, origin) => {
         this.stats[dir].streamBytes += end - start;
         if (this.detectors) this.detect(buf.subarray(start, end), dir);
         const consumer = this.consumer;
         if (!consumer) return;
         try {
-          consumer.data(buf, start, end, dir, streamOffset, { sec, ps }, packet);
+          consumer.data(buf, start, end, dir, streamOffset, { sec: origin.sec, ps: origin.ps }, origin.index);
         } catch (err) {
-          this.consumerFailed(err, 'data', packet);
+          this.consumerFailed(err, 'data', origin.index);
         }
       },
-      gap: (streamOffset, length, sec, ps) => {
+      gap: (streamOffset, length, at) => {
         const s = this.stats[dir];
         s.gaps++;
         s.gapBytes += length;
         const consumer = this.consumer;
         if (!consumer) return;
         try {
-          consumer.gap(dir, streamOffset, length, { sec, ps });
+          consumer.gap(dir, streamOffset, length, { sec: at.sec, ps: at.ps });
         } catch (err) {
-          this.consumerFailed(err, 'gap', this.lastPacket);
+          this.consumerFailed(err, 'gap', at.index);
         }
       },
     };
@@ -249,8 +256,11 @@ export class TcpFlow {
   get first(): Timestamp {
     return { sec: this.firstSec, ps: this.firstPs };
   }
+  /** The flow's last packet (the later of the two directions' last). */
   get last(): Timestamp {
-    return { sec: this.lastSec, ps: this.lastPs };
+    const [a, b] = this.stats;
+    if (b.lastSec < 0 || (a.lastSec >= 0 && (a.lastSec > b.lastSec || (a.lastSec === b.lastSec && a.lastPs >= b.lastPs)))) return { sec: a.lastSec, ps: a.lastPs };
+    return { sec: b.lastSec, ps: b.lastPs };
   }
   get durationSec(): number {
     return secondsBetween(this.first, this.last);

@@ -4,9 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BufferBudget, SegmentKind, TcpDirection, type ByteSink } from '../../src/flow/reassembly';
+import { BufferBudget, SegmentKind, TcpDirection, type ByteSink, type SegmentView } from '../../src/flow/reassembly';
 
 interface Piece { kind: 'data' | 'gap'; offset: number; length: number; bytes?: Uint8Array }
+
+const AT_END = { sec: 0, ps: 0, index: 0 };
+
+/** A segment of payload buf[start, end) (wireLength on the wire) at sequence `seq`. */
+function seg(seq: number, buf: Uint8Array, start: number, end: number, wireLength: number, index: number): SegmentView {
+  return { seq, tcpFlags: 0, buf, payloadOffset: start, payloadLength: end - start, payloadWireLength: wireLength, sec: 0, ps: 0, index };
+}
 
 class Recorder implements ByteSink {
   pieces: Piece[] = [];
@@ -85,7 +92,7 @@ function feed(s: Scenario, segments: [number, number][], budget: BufferBudget, s
   d.syn((s.isn - 1) >>> 0); // the SYN fixes stream offset 0 at isn
   let packet = 1;
   for (const [a, b] of segments) {
-    d.segment((s.isn + a) >>> 0, s.stream, a, b, b - a, false, 0, 0, packet++, sink);
+    d.segment(seg((s.isn + a) >>> 0, s.stream, a, b, b - a, packet++), sink);
   }
   return d;
 }
@@ -97,15 +104,15 @@ test('reassembly: exactly the original bytes, once, in order; gaps exactly where
       const sink = new Recorder();
       const budget = new BufferBudget(1 << 30, 1 << 30); // never give up early
       const d = feed(s, segments, budget, sink);
-      d.flush(0, 0, sink);
+      d.flush(AT_END, sink);
       let lastCovered = covered.lastIndexOf(true) + 1;
       assert.deepEqual(sink.merged(), expected(s.stream, covered, lastCovered));
       assert.equal(budget.used, 0, 'every held byte released');
       // the peer acknowledging the whole stream turns the uncaptured tail into a gap too
       const sink2 = new Recorder();
       const d2 = feed(s, segments, new BufferBudget(1 << 30, 1 << 30), sink2);
-      d2.acknowledged((s.isn + s.stream.length) >>> 0, 0, 0, sink2);
-      d2.flush(0, 0, sink2);
+      d2.acknowledged({ ack: (s.isn + s.stream.length) >>> 0, sec: 0, ps: 0, index: 0 }, sink2);
+      d2.flush(AT_END, sink2);
       lastCovered = s.stream.length;
       assert.deepEqual(sink2.merged(), expected(s.stream, covered, lastCovered));
     }),
@@ -121,7 +128,7 @@ test('reassembly with a small buffer bound: delivered bytes are right, every byt
       const budget = new BufferBudget(bound, 1 << 30);
       const d = feed(s, segments, budget, sink);
       assert.ok(d.bufferedBytes <= bound + 400, 'held bytes stay near the bound');
-      d.flush(0, 0, sink);
+      d.flush(AT_END, sink);
       let next = 0;
       for (const p of sink.pieces) {
         assert.equal(p.offset, next, 'contiguous, no overlap, no splice');
@@ -139,7 +146,7 @@ test('in-order segments are delivered from the caller\'s buffer without copying'
   const frame = new Uint8Array([9, 9, 1, 2, 3, 4]);
   let seen: Uint8Array | undefined;
   d.syn(99);
-  d.segment(100, frame, 2, 6, 4, false, 0, 0, 1, { data: (buf) => { seen = buf; }, gap: () => assert.fail('no gap') });
+  d.segment(seg(100, frame, 2, 6, 4, 1), { data: (buf: Uint8Array) => { seen = buf; }, gap: () => assert.fail('no gap') });
   assert.equal(seen, frame);
 });
 
@@ -148,10 +155,10 @@ test('the peer acknowledging past a hole gives it up at once (the capture missed
   const d = new TcpDirection(0, new BufferBudget(1 << 20, 1 << 20));
   const bytes = new Uint8Array(300).map((_, i) => i & 255);
   d.syn(0xfffffff0); // stream offset 0 = seq 0xfffffff1: wraps after 15 bytes
-  d.segment(0xfffffff1, bytes, 0, 100, 100, false, 0, 0, 1, sink);
-  d.segment((0xfffffff1 + 200) >>> 0, bytes, 200, 300, 100, false, 0, 0, 3, sink); // 100..200 never captured
+  d.segment(seg(0xfffffff1, bytes, 0, 100, 100, 1), sink);
+  d.segment(seg((0xfffffff1 + 200) >>> 0, bytes, 200, 300, 100, 3), sink); // 100..200 never captured
   assert.equal(sink.pieces.length, 1);
-  d.acknowledged((0xfffffff1 + 300) >>> 0, 1, 0, sink);
+  d.acknowledged({ ack: (0xfffffff1 + 300) >>> 0, sec: 1, ps: 0, index: 0 }, sink);
   assert.deepEqual(sink.merged().map((p) => [p.kind, p.offset, p.length]), [['data', 0, 100], ['gap', 100, 100], ['data', 200, 100]]);
   assert.equal(d.gaps, 1);
   assert.equal(d.gapBytes, 100);
@@ -162,8 +169,8 @@ test('a segment cut by the snaplen delivers its captured bytes and reports the r
   const d = new TcpDirection(0, new BufferBudget(1 << 20, 1 << 20));
   d.syn(0);
   const bytes = new Uint8Array(50).fill(7);
-  d.segment(1, bytes, 0, 50, 1448, false, 0, 0, 1, sink);
-  d.segment(1 + 1448, bytes, 0, 50, 50, false, 0, 0, 2, sink);
+  d.segment(seg(1, bytes, 0, 50, 1448, 1), sink);
+  d.segment(seg(1 + 1448, bytes, 0, 50, 50, 2), sink);
   assert.deepEqual(sink.merged().map((p) => [p.kind, p.offset, p.length]), [['data', 0, 50], ['gap', 50, 1398], ['data', 1448, 50]]);
 });
 
@@ -171,13 +178,13 @@ test('segments inside held bytes count as retransmissions and are not held twice
   const d = new TcpDirection(0, new BufferBudget(1 << 20, 1 << 20));
   const bytes = new Uint8Array(200);
   d.syn(0);
-  assert.equal(d.segment(1 + 20, bytes, 20, 30, 10, false, 0, 0, 1, undefined), SegmentKind.AHEAD);
-  assert.equal(d.segment(1 + 10, bytes, 10, 100, 90, false, 0, 0, 2, undefined), SegmentKind.OUT_OF_ORDER); // covers the first
-  assert.equal(d.segment(1 + 50, bytes, 50, 60, 10, false, 0, 0, 3, undefined), SegmentKind.RETRANSMISSION);
+  assert.equal(d.segment(seg(1 + 20, bytes, 20, 30, 10, 1), undefined), SegmentKind.AHEAD);
+  assert.equal(d.segment(seg(1 + 10, bytes, 10, 100, 90, 2), undefined), SegmentKind.OUT_OF_ORDER); // covers the first
+  assert.equal(d.segment(seg(1 + 50, bytes, 50, 60, 10, 3), undefined), SegmentKind.RETRANSMISSION);
   // old bytes plus new ones past the highest seen: a (repacketized) retransmission, new bytes kept
-  assert.equal(d.segment(1 + 95, bytes, 95, 120, 25, false, 0, 0, 4, undefined), SegmentKind.RETRANSMISSION);
+  assert.equal(d.segment(seg(1 + 95, bytes, 95, 120, 25, 4), undefined), SegmentKind.RETRANSMISSION);
   assert.equal(d.bufferedBytes, 10 + 90 + 25);
-  assert.equal(d.segment(1, bytes, 0, 10, 10, false, 0, 0, 5, undefined), SegmentKind.OUT_OF_ORDER);
+  assert.equal(d.segment(seg(1, bytes, 0, 10, 10, 5), undefined), SegmentKind.OUT_OF_ORDER);
   assert.equal(d.bufferedBytes, 0);
   assert.equal(d.next, 120);
 });
