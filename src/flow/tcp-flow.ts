@@ -8,10 +8,28 @@ import { TcpFlag } from '../decode/packet';
 import type { Direction, Endpoint, FlowInfo, ProtocolDetector, StreamConsumer, StreamEndReason } from './stream-consumer';
 import { type BufferBudget, type ByteSink, SegmentKind, TcpDirection } from './reassembly';
 
-/** Statistics of one direction. Values that outgrow small integers (picoseconds, byte counts
- *  past 2 GB) live in a Float64Array behind accessors: in V8 storing such a number into an
- *  object field allocates a heap number, which was once per packet here. */
-export class DirectionStats {
+/** Statistics of one direction, as plain data (`flow.stats`, a snapshot taken on access). */
+export interface DirectionStats {
+  packets: number;
+  bytes: number; // frame bytes on the wire (tshark's frame.len, what conv,tcp counts)
+  payloadBytes: number; // TCP segment lengths summed over every segment, retransmissions included
+  streamBytes: number; // distinct payload bytes delivered in order (the reassembled stream)
+  retransmissions: number; // segments carrying only bytes seen before
+  outOfOrder: number; // segments arriving after a later one, filling a hole
+  duplicateAcks: number;
+  zeroWindows: number; // segments advertising a zero window (not SYN/FIN/RST)
+  gaps: number; // holes given up (bytes never captured)
+  gapBytes: number;
+  firstSec: number; // -1 before the first packet
+  firstPs: number;
+  lastSec: number;
+  lastPs: number;
+}
+
+/** The live counters behind DirectionStats. Values that outgrow small integers (picoseconds,
+ *  byte counts past 2 GB) live in a Float64Array behind accessors: in V8 storing such a number
+ *  into an object field allocates a heap number, which was once per packet here. */
+class DirectionCounters {
   packets = 0;
   retransmissions = 0; // segments carrying only bytes seen before
   outOfOrder = 0; // segments arriving after a later one, filling a hole
@@ -58,7 +76,8 @@ export class TcpFlow {
   readonly portA: number;
   readonly portB: number;
   readonly directions: [TcpDirection, TcpDirection];
-  readonly stats: [DirectionStats, DirectionStats] = [new DirectionStats(), new DirectionStats()];
+  private readonly counters: [DirectionCounters, DirectionCounters] = [new DirectionCounters(), new DirectionCounters()];
+  private snapshot: [DirectionStats, DirectionStats] | undefined;
   readonly firstSec: number;
   readonly firstPs: number;
   // handshake instants (sec, ps), -1 = not seen
@@ -115,7 +134,7 @@ export class TcpFlow {
   }
 
   packet(p: DecodedPacket, dir: Direction): void {
-    const s = this.stats[dir];
+    const s = this.counters[dir];
     this.lastPacket = p.index;
     s.packets++;
     s.bytes += p.wirelen;
@@ -200,7 +219,7 @@ export class TcpFlow {
   private makeSink(dir: Direction): ByteSink {
     return {
       data: (buf, start, end, streamOffset, origin) => {
-        this.stats[dir].streamBytes += end - start;
+        this.counters[dir].streamBytes += end - start;
         if (this.detectors) this.detect(buf.subarray(start, end), dir);
         const consumer = this.consumer;
         if (!consumer) return;
@@ -211,7 +230,7 @@ export class TcpFlow {
         }
       },
       gap: (streamOffset, length, at) => {
-        const s = this.stats[dir];
+        const s = this.counters[dir];
         s.gaps++;
         s.gapBytes += length;
         const consumer = this.consumer;
@@ -253,12 +272,26 @@ export class TcpFlow {
     }
   }
 
+  /** Both directions' statistics (0 = client → server) as plain objects, current at access. */
+  get stats(): [DirectionStats, DirectionStats] {
+    const snapshot = (this.snapshot ??= [{} as DirectionStats, {} as DirectionStats]);
+    for (let d = 0; d < 2; d++) {
+      const c = this.counters[d];
+      Object.assign(snapshot[d], {
+        packets: c.packets, bytes: c.bytes, payloadBytes: c.payloadBytes, streamBytes: c.streamBytes, retransmissions: c.retransmissions,
+        outOfOrder: c.outOfOrder, duplicateAcks: c.duplicateAcks, zeroWindows: c.zeroWindows, gaps: c.gaps, gapBytes: c.gapBytes,
+        firstSec: c.firstSec, firstPs: c.firstPs, lastSec: c.lastSec, lastPs: c.lastPs,
+      });
+    }
+    return snapshot;
+  }
+
   get first(): Timestamp {
     return { sec: this.firstSec, ps: this.firstPs };
   }
   /** The flow's last packet (the later of the two directions' last). */
   get last(): Timestamp {
-    const [a, b] = this.stats;
+    const [a, b] = this.counters;
     if (b.lastSec < 0 || (a.lastSec >= 0 && (a.lastSec > b.lastSec || (a.lastSec === b.lastSec && a.lastPs >= b.lastPs)))) return { sec: a.lastSec, ps: a.lastPs };
     return { sec: b.lastSec, ps: b.lastPs };
   }
