@@ -3,10 +3,11 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ExitCode } from '../core/errors';
-import { commands } from './commands';
+import { commandsFor } from './commands';
 
 async function main(): Promise<void> {
-  let parser = yargs(hideBin(process.argv))
+  const argv = hideBin(process.argv);
+  let parser = yargs(argv)
     .scriptName('migscope')
     .usage('$0 <command> [options]\n\nPassive packet-capture analyzer for VM live migration.')
     .strict()
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
       process.stderr.write(`migscope: ${msg}\n(see migscope --help)\n`);
       process.exit(ExitCode.usage);
     });
-  for (const command of commands) parser = parser.command(command);
+  for (const command of commandsFor(argv)) parser = parser.command(command);
   await parser.parseAsync();
 }
 
