@@ -73,10 +73,13 @@ test('real capmarker frames in a real migration trace: experiment/run factors an
   const file = path.join(tmp, 'with-markers.cap');
   fs.writeFileSync(file, encodeDpmi(all, { comment: 'f-fail-nobridge with real capmarker frames', mpid: 'mirror' }));
 
-  const enricher = new DpmiMarkerEnricher();
+  // The default enrichers (what the CLI uses) include the marker enricher.
+  const enrichers = defaultEnrichers();
+  const enricher = enrichers.find((e): e is DpmiMarkerEnricher => e instanceof DpmiMarkerEnricher);
+  assert.ok(enricher, 'analyze uses the DPMI marker enricher by default');
   const details: string[] = [];
   const analysis = await analyzeCapture(file, {
-    enrichers: [...defaultEnrichers(), enricher],
+    enrichers,
     onMigration: (record, detail) => details.push(timelineText(record, detail)),
   });
   assert.equal(enricher.markers.length, 3);
