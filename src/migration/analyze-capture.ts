@@ -6,6 +6,7 @@ import { CaptureProblem } from '../core/errors';
 import { formatTimestamp, type Timestamp } from '../core/timestamp';
 import { Pipeline, type PacketObserver, type PipelineResult } from '../flow/pipeline';
 import { readCapture } from '../capture/reader';
+import { locationSinks } from '../capture/location';
 import type { CaptureFormat, CaptureInterface } from '../capture/types';
 import type { ProtocolDetector } from '../flow/stream-consumer';
 import type { LibvirtConversation } from '../protocols/libvirt/conversation';
@@ -36,6 +37,9 @@ export interface AnalyzeOptions {
   onProgress?(bytesRead: number, totalBytes: number | undefined): void;
   /** false (live): records only go to onMigration; finished state is dropped. Default true. */
   retain?: boolean;
+  /** `--location` selectors (DPMI "mp:nic", pcapng interface names or ids): analyse only these
+   *  measurement locations; a frame seen at two selected locations counts once. */
+  locations?: readonly string[];
 }
 
 /** One libvirt message with its connection, as `--messages` prints it. */
@@ -186,8 +190,14 @@ function collect(
 /** Analyze one capture file (pcap, pcapng, DPMI; gzip; '-' = stdin). */
 export async function analyzeCapture(file: string, options: AnalyzeOptions = {}): Promise<CaptureAnalysis> {
   const analyzer = createAnalyzer(file, options);
-  const capture = await readCapture(file, analyzer.pipeline, { onProgress: options.onProgress });
+  const selected = options.locations?.length ? locationSinks(analyzer.pipeline, { locations: options.locations }) : undefined;
+  const capture = await readCapture(file, selected?.sink ?? analyzer.pipeline, { onProgress: options.onProgress });
   const analysis = analyzer.finish();
+  const unmatched = selected?.filter?.unmatchedSelectors() ?? [];
+  if (unmatched.length > 0) {
+    const names = capture.interfaces.map((i) => i.name ?? String(i.id)).join(', ');
+    analysis.problems.push(new CaptureProblem('unreadable', file, `--location ${unmatched.join(', ')} matches no location (locations: ${names})`));
+  }
   analysis.summary.format = capture.format;
   analysis.summary.bytesRead = capture.bytesRead;
   analysis.summary.incomplete = capture.incomplete;
