@@ -22,7 +22,7 @@ interface AnalyzeArgs {
   passes?: boolean;
   probeTarget?: string;
   probeInterval?: number;
-  location?: string[];
+  location?: string | string[];
 }
 
 interface Column {
@@ -149,7 +149,7 @@ export async function runAnalyze(args: AnalyzeArgs, enrichers: readonly Migratio
       analysis = await analyzeCapture(file, {
         messages: args.messages,
         enrichers,
-        locations: args.location,
+        locations: args.location === undefined ? undefined : ([] as string[]).concat(args.location).flatMap((l) => l.split(',')),
         onProgress: showProgress ? (read, total) => process.stderr.write(`\r${file}: ${total ? `${Math.floor((100 * read) / total)}%` : `${(read / 1e6).toFixed(0)} MB`}   `) : undefined,
       });
     } catch (err) {
@@ -205,7 +205,8 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .option('timeline', { type: 'boolean', default: false, describe: 'also print the marker messages of each migration as a text sequence diagram' })
       .option('messages', { type: 'boolean', default: false, describe: 'print every libvirt RPC message (TSV, the columns of tshark -T fields)' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing; exit code only' })
-      .option('location', { type: 'string', array: true, describe: "analyse only these measurement locations (DPMI 'mp:nic', pcapng interface name or id; '*' patterns)" })
+      // not array: true, which would swallow the capture names after it; repeat it or use commas
+      .option('location', { type: 'string', describe: "analyse only these measurement locations (DPMI 'mp:nic', pcapng interface name or id; '*' patterns; comma-separated or repeated)" })
       .option('passes', { type: 'boolean', default: false, describe: 'also print the pre-copy passes and the stop-and-copy decoded from the QEMU stream' })
       .option('probe-target', { type: 'string', describe: 'IP the downtime probes (pings) go to (default: the target probed most during the migration)' })
       .option('probe-interval', { type: 'number', describe: 'probe interval in ms (default: the median gap between echo requests)' })

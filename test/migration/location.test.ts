@@ -23,3 +23,14 @@ test('--location that matches nothing is reported, naming the locations there ar
   assert.equal(none.summary.packets, 0);
   assert.ok(none.problems.some((p) => /mpC:CONV matches no location .*mpA:CONV/.test(p.message)), none.problems.map((p) => p.message).join('\n'));
 });
+
+test('CLI: --location before the capture name, repeated or comma-separated', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { cliPath } = await import('../helpers/paths');
+  const ok = spawnSync(process.execPath, [cliPath, 'analyze', '--location', 'mpA:*,mpB:CONV', merged], { encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /dpmi, 100 packets/);
+  const typo = spawnSync(process.execPath, [cliPath, 'analyze', '--location', 'mpZ', merged], { encoding: 'utf8' });
+  assert.equal(typo.status, 2);
+  assert.match(typo.stderr, /--location mpZ matches no location/);
+});
