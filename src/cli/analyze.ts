@@ -2,6 +2,7 @@
 // downtime, as terminal tables, --json, --csv; --timeline (marker messages as a text sequence
 // diagram) and --messages (every libvirt message, tshark-TSV-like). Thin: options → analyzeCapture.
 import type { CommandModule } from 'yargs';
+import { capturesWithStdin } from './stdin-args';
 import { ExitCode } from '../core/errors';
 import { formatTimestamp, isoTimestamp, parseTimestamp, secondsBetween, type Timestamp } from '../core/timestamp';
 import { analyzeCapture, type CaptureAnalysis, type MigrationEnricher } from '../migration/analyze-capture';
@@ -186,13 +187,6 @@ export async function runAnalyze(args: AnalyzeArgs, enrichers: readonly Migratio
   return exit;
 }
 
-/** yargs drops a lone '-' (stdin) from the positionals; options taking a value are skipped. */
-function capturesWithStdin(captures: string[]): string[] {
-  const words = process.argv.slice(process.argv.indexOf('analyze') + 1);
-  if (!words.includes('-')) return captures;
-  const valued = new Set(['--probe-target', '--probe-interval']);
-  return words.filter((w, i) => (w === '-' || !w.startsWith('-')) && !valued.has(words[i - 1]));
-}
 
 export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
   command: 'analyze <captures..>',
@@ -213,6 +207,6 @@ export const analyzeCommand: CommandModule<object, AnalyzeArgs> = {
       .conflicts('json', 'csv')
       .epilog('Exit codes: 0 all migrations completed; 1 usage; 2 unreadable input; 3 damaged input (partial results);\n4 a migration failed, was cancelled or is incomplete in the capture. Several captures: the highest code.'),
   handler: async (args) => {
-    process.exitCode = await runAnalyze({ ...args, captures: capturesWithStdin(args.captures) });
+    process.exitCode = await runAnalyze({ ...args, captures: capturesWithStdin('analyze', args.captures, ['--probe-target', '--probe-interval', '--location']) });
   },
 };

@@ -1,7 +1,7 @@
 // `migscope flows <capture...>`: the TCP conversations of each capture with transport statistics,
 // as a terminal table, JSON or CSV. Thin: options → runPipeline → src/flow/summary.
 import type { CommandModule } from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { capturesWithStdin } from './stdin-args';
 import { ExitCode } from '../core/errors';
 import type { PipelineResult } from '../flow/pipeline';
 import { runPipeline } from '../flow/pipeline';
@@ -135,13 +135,6 @@ export async function runFlows(args: FlowsArgs): Promise<number> {
   return exit;
 }
 
-/** yargs-parser drops a lone '-' (stdin) from positionals: take the captures from argv then
- *  (every option of this verb is a flag, so all non-option words after the verb are captures). */
-function withStdin(captures: string[]): string[] {
-  const argv = hideBin(process.argv);
-  if (!argv.includes('-')) return captures;
-  return argv.slice(argv.indexOf('flows') + 1).filter((a) => a === '-' || !a.startsWith('-'));
-}
 
 export const flowsCommand: CommandModule<object, FlowsArgs> = {
   command: 'flows <captures..>',
@@ -155,6 +148,6 @@ export const flowsCommand: CommandModule<object, FlowsArgs> = {
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no table, no progress (exit code only)' })
       .conflicts('json', 'csv') as any,
   handler: async (args) => {
-    process.exitCode = await runFlows({ ...args, captures: withStdin(args.captures) });
+    process.exitCode = await runFlows({ ...args, captures: capturesWithStdin('flows', args.captures) });
   },
 };
