@@ -10,7 +10,7 @@ import { generateSyntheticCapture, type SyntheticCaptureInfo } from './bench/syn
 import { convertToDpmiSync } from '../src/capture/dpmi-writer';
 import { plainCapture, replayUnavailable } from '../src/capture/live-replay';
 
-const GENERATOR_VERSION = 1; // bump when the synthetic capture changes
+const GENERATOR_VERSION = 2; // bump when the synthetic capture changes
 const cacheDir = '/tmp/migscope-bench';
 const distRoot = path.resolve(__dirname, '..'); // dist/ (or dist-NAME/) of this build
 const walkersJs = path.join(__dirname, 'bench', 'walkers.js');

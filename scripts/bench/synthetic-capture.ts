@@ -1,11 +1,20 @@
-// A synthetic nanosecond pcap shaped like a live migration, for benchmarks and load tests:
-// one bulk TCP flow 10.77.0.1:40000 → 10.77.0.2:49152 of 1514-byte frames whose payload is a
-// valid QEMU migration stream (QEVM header, configuration, ram START with MEM_SIZE, PART sections
-// of PAGE and ZERO records each ended by EOS + footer, END, EOF), ACKs every second segment,
-// plus a libvirt-RPC-like conversation on 16509 and ICMP echo pairs every 1 ms.
+// A synthetic nanosecond pcap shaped like a libvirt 9.0 peer-to-peer live migration, for
+// benchmarks and load tests:
+// - the libvirt RPC conversation of the source daemon 10.77.0.1 with the destination daemon
+//   10.77.0.2:16509 (AUTH_LIST, CONNECT_SUPPORTS_FEATURE, CONNECT_OPEN, CONNECT_REGISTER_CLOSE_CALLBACK,
+//   DOMAIN_MIGRATE_PREPARE3_PARAMS whose reply carries uri_out tcp:10.77.0.2:49152, then — after the
+//   data connection closed — DOMAIN_MIGRATE_FINISH3_PARAMS, CONNECT_UNREGISTER_CLOSE_CALLBACK,
+//   CONNECT_CLOSE, FIN), payload layouts copied from fixtures/captures/a-p2p-src2dst, with keepalive
+//   PING/PONG messages interleaved;
+// - one bulk TCP flow 10.77.0.1:40000 → 10.77.0.2:49152 of 1514-byte frames whose payload is a
+//   valid QEMU migration stream (QEVM header, configuration, ram START with MEM_SIZE, PART sections
+//   of PAGE and ZERO records each ended by EOS + footer, END, EOF), ACKs every second segment;
+// - ICMP echo probes 10.77.0.3 → guest 10.77.0.10 every 1 ms, unanswered for `outageProbes`
+//   probes from the end of the stream on (the VM's downtime).
 // Written with fs.writeSync in 4 MiB blocks: memory stays bounded whatever the size.
 import * as fs from 'node:fs';
 import { pcapFileHeader } from '../../src/capture/writer';
+import { rpcMessage, XdrWriter } from '../../test/protocols/libvirt/rpc-builder';
 
 export interface SyntheticCaptureOptions {
   /** Approximate file size in bytes (the stream is ended when it is reached). */
@@ -13,6 +22,11 @@ export interface SyntheticCaptureOptions {
   /** Time between bulk frames (default 12 µs: about 1 Gbit/s). */
   readonly frameSpacingNs?: number;
   readonly startSec?: number;
+  /** Keepalive PING/PONG period (default 100 ms; libvirt's own default is 5 s, denser here so the
+   *  RPC side keeps a steady share of the work). */
+  readonly keepaliveIntervalMs?: number;
+  /** Probes left unanswered from the end of the migration stream on (default 25 = 25 ms). */
+  readonly outageProbes?: number;
 }
 
 export interface SyntheticCaptureInfo {
@@ -22,6 +36,10 @@ export interface SyntheticCaptureInfo {
   readonly pages: number;
   readonly zeroPages: number;
   readonly sections: number; // ram PART sections
+  readonly probesSent: number;
+  readonly probesLost: number; // the outage
+  readonly keepalives: number; // PING/PONG pairs
+  readonly domain: { readonly name: string; readonly uuid: string };
 }
 
 const PAGE = 4096;
@@ -188,6 +206,98 @@ function tcp(b: Buffer, at: number, sport: number, dport: number, seq: number, a
   b.writeUInt32BE(0, at + 16);
 }
 
+// The libvirt side: payloads laid out as libvirt 9.0 sends them (fixtures/captures/a-p2p-src2dst).
+const REMOTE_PROGRAM = 0x20008086;
+const KEEPALIVE_PROGRAM = 0x6b656570;
+const CALL = 0;
+const REPLY = 1;
+const MESSAGE = 2;
+const DOMAIN = { name: 'synthetic-vm', uuid: '5e000000-0000-4000-8000-000000000001' };
+const MIGRATE_URI = 'tcp:10.77.0.2:49152';
+const MIGRATE_FLAGS = 0x1b; // LIVE | PEER2PEER | PERSIST_DEST | UNDEFINE_SOURCE, as virsh migrate --live --p2p --persistent --undefinesource
+
+const DOMAIN_XML = `<domain type='qemu'>
+  <name>${DOMAIN.name}</name>
+  <uuid>${DOMAIN.uuid}</uuid>
+  <memory unit='KiB'>131072</memory>
+  <currentMemory unit='KiB'>131072</currentMemory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type>
+  </os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <interface type='bridge'>
+      <mac address='52:54:00:77:00:10'/>
+      <source bridge='br0'/>
+      <model type='virtio'/>
+    </interface>
+  </devices>
+</domain>
+`;
+
+/** The qemu-migration cookie (libvirt-internal XML; only its size matters to the analyzer). */
+function cookie(host: string, extra = ''): Uint8Array {
+  return Buffer.from(`<qemu-migration>\n  <name>${DOMAIN.name}</name>\n  <uuid>${DOMAIN.uuid}</uuid>\n  <hostname>${host}</hostname>\n${extra}</qemu-migration>\n`);
+}
+
+/** remote_typed_param list of STRING (type 7) parameters. */
+function stringParams(w: XdrWriter, params: ReadonlyArray<readonly [string, string]>): XdrWriter {
+  w.uint(params.length);
+  for (const [field, value] of params) w.string(field).int(7).string(value);
+  return w;
+}
+
+function uuidBytes(uuid: string): Uint8Array {
+  return Buffer.from(uuid.replace(/-/g, ''), 'hex');
+}
+
+interface RpcStep {
+  readonly procedure: number;
+  readonly call?: Uint8Array; // payload after the 28-byte header (empty when absent)
+  readonly reply?: Uint8Array;
+  readonly replyAfterNs?: number; // default 100 µs
+}
+
+const empty = new Uint8Array(0);
+const supportsFeature = (feature: number): RpcStep => ({
+  procedure: 60, call: new XdrWriter().int(feature).bytes(), reply: new XdrWriter().int(1).bytes(),
+});
+
+/** Before the data connection: connection set-up, then the Prepare phase. */
+const OPENING: readonly RpcStep[] = [
+  { procedure: 66, reply: new XdrWriter().uint(1).int(0).bytes() }, // AUTH_LIST → [AUTH_NONE]
+  supportsFeature(10),
+  { procedure: 1, call: new XdrWriter().optString('qemu:///system').uint(0).bytes() }, // CONNECT_OPEN
+  supportsFeature(14),
+  supportsFeature(15),
+  { procedure: 360 }, // CONNECT_REGISTER_CLOSE_CALLBACK
+  supportsFeature(4),
+  supportsFeature(6),
+  supportsFeature(13),
+  { // DOMAIN_MIGRATE_PREPARE3_PARAMS: params, cookie_in, flags → cookie_out, uri_out
+    procedure: 303,
+    call: stringParams(new XdrWriter(), [['destination_xml', DOMAIN_XML]]).opaque(cookie('lab-src')).uint(MIGRATE_FLAGS).bytes(),
+    reply: new XdrWriter().opaque(cookie('lab-dst')).optString(MIGRATE_URI).bytes(),
+    replyAfterNs: 10_000_000,
+  },
+];
+
+/** After the data connection closed: Finish, then the connection is closed. */
+const CLOSING: readonly RpcStep[] = [
+  { // DOMAIN_MIGRATE_FINISH3_PARAMS: params, cookie_in, flags, cancelled → dom, cookie_out
+    procedure: 306,
+    call: stringParams(new XdrWriter(), [['destination_xml', DOMAIN_XML], ['migrate_uri', MIGRATE_URI], ['destination_name', DOMAIN.name]])
+      .opaque(cookie('lab-src', '  <statistics>\n    <downtime>25</downtime>\n  </statistics>\n')).uint(MIGRATE_FLAGS).int(0).bytes(),
+    reply: new XdrWriter().string(DOMAIN.name).fixed(uuidBytes(DOMAIN.uuid)).int(3).opaque(cookie('lab-dst')).bytes(),
+    replyAfterNs: 20_000_000,
+  },
+  { procedure: 361 }, // CONNECT_UNREGISTER_CLOSE_CALLBACK
+  { procedure: 2 }, // CONNECT_CLOSE
+];
+
+const PROBE_RTT_NS = 200;
+
 /** Generates the capture into `file`. */
 export function generateSyntheticCapture(file: string, options: SyntheticCaptureOptions): SyntheticCaptureInfo {
   const fd = fs.openSync(file, 'w');
@@ -195,41 +305,107 @@ export function generateSyntheticCapture(file: string, options: SyntheticCapture
     const out = new FrameWriter(fd);
     const stream = new MigrationStream();
     const spacing = options.frameSpacingNs ?? 12_000;
+    const keepaliveInterval = (options.keepaliveIntervalMs ?? 100) * 1e6;
+    const outageProbes = options.outageProbes ?? 25;
     let now = (options.startSec ?? 1_795_389_892) * 1e9;
+
+    // ICMP probes, interleaved in time order with everything else by advance().
+    let nextProbe = now;
+    let probesSent = 0;
+    let probesLost = 0;
+    let outageLeft = 0;
+    const echo = (s: number, d: number, type: number, id: number, t: number) =>
+      out.frame(t, s, d, 1, 64, (b, at) => {
+        b.writeUInt32BE((type << 24) >>> 0, at); b.writeUInt16BE(0x1234, at + 4); b.writeUInt16BE(id & 0xffff, at + 6);
+        b.fill(0x5a, at + 8, at + 64);
+      });
+    /** Moves the clock to `t`, writing the probes due before it. */
+    const advance = (t: number) => {
+      now = t;
+      while (nextProbe + PROBE_RTT_NS <= now) {
+        const id = probesSent++;
+        echo(CLIENT, GUEST, 8, id, nextProbe);
+        if (outageLeft > 0) {
+          outageLeft -= 1;
+          probesLost += 1;
+        } else {
+          echo(GUEST, CLIENT, 0, id, nextProbe + PROBE_RTT_NS);
+        }
+        nextProbe += 1_000_000;
+      }
+    };
+
+    // The libvirt RPC connection 10.77.0.1:48546 → 10.77.0.2:16509.
+    let rpcSeq = 77_000; // client → server
+    let rpcAck = 99_000; // server → client
+    let serial = 0;
+    const segment = (fromClient: boolean, flags: number, payload: Uint8Array) => {
+      const [s, d, sp, dp] = fromClient ? [SRC, DST, 48546, 16509] : [DST, SRC, 16509, 48546];
+      out.frame(now, s, d, 6, 20 + payload.length, (b, at) => {
+        tcp(b, at, sp, dp, fromClient ? rpcSeq : rpcAck, fromClient ? rpcAck : rpcSeq, flags);
+        b.set(payload, at + 20);
+      });
+      const advanceBy = payload.length + (flags & (SYN | FIN) ? 1 : 0);
+      if (fromClient) rpcSeq += advanceBy; else rpcAck += advanceBy;
+    };
+    const sendRpc = (fromClient: boolean, message: Uint8Array) => {
+      for (let at = 0; at < message.length; at += MSS) {
+        const last = at + MSS >= message.length;
+        segment(fromClient, ACK | (last ? PSH : 0), message.subarray(at, Math.min(at + MSS, message.length)));
+        if (!last) advance(now + 2_000);
+      }
+    };
+    const runSteps = (steps: readonly RpcStep[]) => {
+      for (const step of steps) {
+        const header = { procedure: step.procedure, serial };
+        sendRpc(true, rpcMessage({ ...header, type: CALL }, step.call ?? empty));
+        advance(now + (step.replyAfterNs ?? 100_000));
+        sendRpc(false, rpcMessage({ ...header, type: REPLY }, step.reply ?? empty));
+        advance(now + 120_000);
+        serial += 1;
+      }
+    };
+    let keepalives = 0;
+    const keepalive = () => {
+      sendRpc(true, rpcMessage({ program: KEEPALIVE_PROGRAM, procedure: 1, type: MESSAGE, serial: 0 })); // PING
+      advance(now + 80_000);
+      sendRpc(false, rpcMessage({ program: KEEPALIVE_PROGRAM, procedure: 2, type: MESSAGE, serial: 0 })); // PONG
+      keepalives += 1;
+    };
+
+    advance(now + 1_000_000);
+    segment(true, SYN, empty);
+    advance(now + 30_000);
+    segment(false, SYN | ACK, empty);
+    advance(now + 15_000);
+    segment(true, ACK, empty);
+    advance(now + 250_000);
+    runSteps(OPENING);
+    advance(now + 2_000_000);
+
+    // The QEMU data connection (unchanged bulk flow).
     let seq = 1000;
     let ack = 5000;
     let payloadBytes = 0;
-    let nextPing = now;
-    let pingSeq = 0;
-    let nextRpc = now;
-    let rpcSerial = 0;
-    let rpcSeq = 77_000;
-    let rpcAck = 99_000;
-    const sendRpc = (fromClient: boolean, length: number) => {
-      const [s, d, sp, dp] = fromClient ? [SRC, DST, 48546, 16509] : [DST, SRC, 16509, 48546];
-      out.frame(now, s, d, 6, 20 + length, (b, at) => {
-        tcp(b, at, sp, dp, fromClient ? rpcSeq : rpcAck, fromClient ? rpcAck : rpcSeq, PSH | ACK);
-        // libvirt RPC header: length, program, version, procedure, type, serial, status
-        b.writeUInt32BE(length, at + 20); b.writeUInt32BE(0x20008086, at + 24); b.writeUInt32BE(1, at + 28);
-        b.writeUInt32BE(fromClient ? 1 : 1, at + 32); b.writeUInt32BE(fromClient ? 0 : 1, at + 36);
-        b.writeUInt32BE(rpcSerial, at + 40); b.writeUInt32BE(0, at + 44);
-        b.fill(0, at + 48, at + 20 + length);
-      });
-      if (fromClient) rpcSeq += length; else rpcAck += length;
-    };
     const handshake = (flags: number, s: number, d: number, sp: number, dp: number, sq: number, ak: number) =>
       out.frame(now, s, d, 6, 20, (b, at) => tcp(b, at, sp, dp, sq, ak, flags));
     handshake(SYN, SRC, DST, 40000, 49152, seq - 1, 0);
-    now += 50_000;
+    advance(now + 50_000);
     handshake(SYN | ACK, DST, SRC, 49152, 40000, ack - 1, seq);
-    now += 50_000;
+    advance(now + 50_000);
     handshake(ACK, SRC, DST, 40000, 49152, seq, ack);
+    let nextKeepalive = now + keepaliveInterval;
     let segments = 0;
+    let outageStarted = false;
     for (;;) {
       const ending = out.written + 4 * 1024 * 1024 >= options.bytes; // written counts flushed blocks: leave room for the tail
+      if (ending && !outageStarted) {
+        outageStarted = true; // the VM stops for the stop-and-copy: probes go unanswered
+        outageLeft = outageProbes;
+      }
       const payload = stream.take(MSS, ending);
       if (payload.length === 0) break;
-      now += spacing;
+      advance(now + spacing);
       out.frame(now, SRC, DST, 6, 20 + payload.length, (b, at) => {
         tcp(b, at, 40000, 49152, seq, ack, ACK | (payload.length < MSS ? PSH : 0));
         payload.copy(b, at + 20);
@@ -238,35 +414,35 @@ export function generateSyntheticCapture(file: string, options: SyntheticCapture
       payloadBytes += payload.length;
       segments += 1;
       if (segments % 2 === 0) out.frame(now + 3_000, DST, SRC, 6, 20, (b, at) => tcp(b, at, 49152, 40000, ack, seq, ACK));
-      if (now >= nextPing) {
-        const id = pingSeq++;
-        const echo = (s: number, d: number, type: number, t: number) =>
-          out.frame(t, s, d, 1, 64, (b, at) => {
-            b.writeUInt32BE((type << 24) >>> 0, at); b.writeUInt16BE(0x1234, at + 4); b.writeUInt16BE(id & 0xffff, at + 6);
-            b.fill(0x5a, at + 8, at + 64);
-          });
-        echo(CLIENT, GUEST, 8, now + 1_000);
-        echo(GUEST, CLIENT, 0, now + 1_200);
-        nextPing += 1_000_000;
-      }
-      if (now >= nextRpc) {
-        rpcSerial += 1;
-        sendRpc(true, 180);
-        sendRpc(false, 96);
-        nextRpc += 100_000_000;
+      if (now >= nextKeepalive) {
+        advance(now + 5_000);
+        keepalive();
+        nextKeepalive += keepaliveInterval;
       }
       if (stream.finished && payload.length < MSS) break;
     }
-    now += 100_000;
+    advance(now + 100_000);
     handshake(FIN | ACK, SRC, DST, 40000, 49152, seq, ack);
-    now += 50_000;
+    advance(now + 50_000);
     handshake(FIN | ACK, DST, SRC, 49152, 40000, ack, seq + 1);
-    now += 50_000;
+    advance(now + 50_000);
     handshake(ACK, SRC, DST, 40000, 49152, seq + 1, ack + 1);
+
+    advance(now + 2_000_000);
+    runSteps(CLOSING.slice(0, 1));
+    advance(now + Math.max(10_000_000, (outageLeft + 2) * 1_000_000)); // the outage ends inside the migration
+    runSteps(CLOSING.slice(1));
+    segment(false, FIN | ACK, empty);
+    advance(now + 250_000);
+    segment(true, FIN | ACK, empty);
+    advance(now + 20_000);
+    segment(false, ACK, empty);
+    advance(now + 10_000_000); // probes after the migration: the RTT after
     out.flush();
     return {
       packets: out.packets, bytes: out.written, bulkPayloadBytes: payloadBytes,
       pages: stream.pages, zeroPages: stream.zeroPages, sections: stream.sections,
+      probesSent, probesLost, keepalives, domain: DOMAIN,
     };
   } finally {
     fs.closeSync(fd);
